@@ -1,0 +1,44 @@
+"""cpcframe: contrastive predictive representation learning (CPC, AMDIM) for any modality.
+
+The core holds the interfaces (:class:`Encoder`, :class:`ContextModel`,
+:class:`ViewSampler`, :class:`Critic`, :class:`Probe`), the InfoNCE engine, the trainer,
+recipes and the CLI. Modalities come from plugins (see ``docs/writing-plugins.md``).
+Importing this package never imports torchaudio, torchvision or transformers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cpcframe.batch import Batch, Example, View
+from cpcframe.context import ContextModel
+from cpcframe.contrast import Contrast
+from cpcframe.critic import Critic
+from cpcframe.data.context import DatasetContext
+from cpcframe.encoder import Encoder, Features
+from cpcframe.errors import RecipeError, UserError
+from cpcframe.hookspecs import hookimpl
+from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
+from cpcframe.model import ContrastiveModel
+from cpcframe.probe import Probe, ProbeContext, ProbeResults
+from cpcframe.views import ViewSampler
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from cpcframe.loading import LoadedModel
+
+
+def load(run_dir: Any, device: str = "cpu") -> "LoadedModel":
+    """Load a trained model from a run directory (weights + resolved recipe)."""
+    from cpcframe.loading import load_run
+
+    return load_run(run_dir, device=device)
+
+
+__all__ = [
+    "Batch", "ContextModel", "Contrast", "ContrastiveModel", "Critic", "DatasetContext",
+    "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
+    "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
+    "__version__", "hookimpl", "info_nce", "load",
+]

@@ -1,0 +1,27 @@
+"""The ``ContextModel`` interface: latents ``z`` -> context ``c`` (g_ar in CPC)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import nn
+
+from cpcframe.encoder import Features
+
+
+class ContextModel(nn.Module, ABC):
+    """Summarises latents into context features that predictions are made from.
+
+    A context model must be causal along the axis the critic predicts over: ``c_t``
+    may depend on ``z_{<=t}`` only (a GRU over time; a masked PixelCNN over grid rows,
+    where row ``i`` sees rows ``<= i``). AMDIM uses the identity.
+
+    Attributes:
+        output_dim: ``H``, the channel size of the context.
+    """
+
+    output_dim: int
+
+    @abstractmethod
+    def forward(self, latents: Features) -> Features:
+        """``(B, T, C) -> (B, T, H)`` for sequences, ``(B, H, W, C) -> (B, H, W, H')`` for grids."""

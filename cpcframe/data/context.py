@@ -1,0 +1,32 @@
+"""What a dataset factory receives besides its config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+
+def default_cache_dir() -> Path:
+    """``$CPCFRAME_CACHE``, else ``$XDG_CACHE_HOME/cpcframe``, else ``~/.cache/cpcframe``."""
+    if os.environ.get("CPCFRAME_CACHE"):
+        return Path(os.environ["CPCFRAME_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cpcframe"
+
+
+@attrs.frozen
+class DatasetContext:
+    """Attributes:
+        split: ``"train"`` for training; probes ask for ``"train"`` and ``"test"``.
+        cache_dir: where decoded corpora may be cached (shared by runs).
+        seed: the run's seed, for datasets that generate or subsample data.
+        min_length: the smallest usable example for the view sampler (its
+            :meth:`~cpcframe.ViewSampler.min_length`); shorter ones may be skipped.
+    """
+
+    split: str = "train"
+    cache_dir: Path = attrs.field(factory=default_cache_dir, converter=Path)
+    seed: int = 0
+    min_length: int = 0

@@ -1,0 +1,52 @@
+"""Errors a user can fix. The CLI turns these into one short message and exit status 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+
+class UserError(Exception):
+    """A mistake in input the user controls: a recipe, a path, a component name."""
+
+
+@attrs.frozen
+class Problem:
+    """One located problem in a recipe: ``path`` is a dotted key path such as ``model.encoder.strides``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '<recipe>'}: {self.message}"
+
+
+class RecipeError(UserError):
+    """Every problem found in a recipe, reported together."""
+
+    def __init__(self, problems: Sequence[Problem], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        head = f"{source}: " if source else ""
+        n = len(self.problems)
+        lines = [f"{head}{n} problem{'s' if n != 1 else ''} in recipe:"]
+        lines += [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class UnknownComponentError(UserError):
+    """A component name that no loaded plugin registered."""
+
+
+def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``" (did you mean 'x' or 'y'?)"`` or an empty string."""
+    matches = close_matches(word, candidates)
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"

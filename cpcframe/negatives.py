@@ -1,0 +1,100 @@
+"""Negative policies and an exact, vectorised sampler of negatives.
+
+Policies (the CPC paper's ablation, Table 2 of arXiv 1807.03748, in brackets):
+
+* ``batch``: every location of every item [mixed speaker];
+* ``same_sequence``: the query's own item only [current sequence only];
+* ``same_group``: items of the query's group, its own included [same speaker];
+* ``other_sequences``: every item but the query's own [excluding current sequence];
+  AMDIM uses this one.
+
+A query's positives are never negatives, whatever the policy.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+NegativePolicy = Literal["batch", "same_sequence", "same_group", "other_sequences"]
+POLICIES: tuple[str, ...] = ("batch", "same_sequence", "same_group", "other_sequences")
+
+
+def allowed_items(policy: str, batch_size: int, num_items: int, item_offset: int,
+                  groups: Tensor | None, device: torch.device) -> Tensor:
+    """``(B, N)`` bool: which key items may give negatives to each local item."""
+    own = torch.arange(batch_size, device=device) + item_offset  # (B,)
+    items = torch.arange(num_items, device=device)  # (N,)
+    if policy == "batch":
+        return torch.ones(batch_size, num_items, dtype=torch.bool, device=device)
+    if policy == "same_sequence":
+        return own[:, None] == items[None, :]
+    if policy == "other_sequences":
+        return own[:, None] != items[None, :]
+    if policy == "same_group":
+        if groups is None:
+            raise ValueError("negative policy 'same_group' needs group ids (e.g. speakers) "
+                             "but the batch carries none")
+        return groups[own][:, None] == groups[None, :]
+    raise ValueError(f"unknown negative policy {policy!r}; choose one of {', '.join(POLICIES)}")
+
+
+def sample_negatives(allowed: Tensor, excluded: Tensor, num: int,
+                     generator: torch.Generator | None = None,
+                     active: Tensor | None = None) -> Tensor:
+    """Draw ``num`` negatives per query, uniformly (with replacement) from its allowed set.
+
+    Args:
+        allowed: ``(B, C)`` bool, candidates each item's queries may draw from.
+        excluded: ``(B, Q, P)`` long candidate indices that a query must never draw
+            (its positives); ``-1`` is padding.
+        num: negatives per query.
+        generator: random source; the global one when ``None`` (so a checkpointed
+            RNG state replays the same negatives).
+        active: ``(B, Q)`` bool, queries whose result is used; only these must have
+            something to draw from.
+
+    Returns:
+        ``(B, Q, num)`` long candidate indices, never an excluded one.
+
+    Raises:
+        ValueError: when a query with excluded entries has nothing left to draw from.
+
+    Exact without rejection: draw ``r`` uniformly among the ``n - m`` allowed, not
+    excluded candidates, then step over the ``m`` excluded ranks that come before it.
+    """
+    B, C = allowed.shape
+    _, Q, P = excluded.shape
+    device = allowed.device
+    allowed_sorted = torch.sort((~allowed).to(torch.uint8), dim=1, stable=True).indices  # (B, C)
+    rank = allowed.long().cumsum(1) - 1  # (B, C): rank of a candidate among allowed ones
+    count = allowed.sum(1)  # (B,)
+
+    flat = excluded.reshape(B, Q * P)
+    safe = flat.clamp(min=0)
+    is_excluded = (flat >= 0) & allowed.gather(1, safe)
+    none = C + P  # rank given to padding; larger than any threshold test can reach
+    ex_rank = torch.where(is_excluded, rank.gather(1, safe), torch.full_like(flat, none)).view(B, Q, P)
+    ex_rank, _ = ex_rank.sort(dim=-1)
+    # A location listed twice is excluded once.
+    dup = torch.zeros_like(ex_rank, dtype=torch.bool)
+    dup[..., 1:] = (ex_rank[..., 1:] == ex_rank[..., :-1]) & (ex_rank[..., 1:] < none)
+    ex_rank = torch.where(dup, torch.full_like(ex_rank, none), ex_rank).sort(dim=-1).values
+    is_real = ex_rank < none
+    num_ex = is_real.sum(-1)  # (B, Q)
+    available = count[:, None] - num_ex  # (B, Q)
+    empty = available <= 0 if active is None else (available <= 0) & active
+    if bool(empty.any()):
+        b, q = empty.nonzero()[0].tolist()
+        raise ValueError(f"no negatives left to sample for item {b}, query {q}: the policy "
+                         f"allows {int(count[b])} candidates and {int(num_ex[b, q])} are positives")
+    available = available.clamp(min=1)[..., None]
+    r = (torch.rand(B, Q, num, device=device, generator=generator) * available).long()
+    r = torch.minimum(r, available - 1)  # guard rand() == 1 - eps rounding
+    # Non-excluded candidates before the j-th excluded one: ex_rank_j - j (non-decreasing).
+    thresholds = torch.where(is_real, ex_rank - torch.arange(P, device=device), ex_rank + C)
+    shift = (thresholds[:, :, None, :] <= r[..., None]).sum(-1)  # (B, Q, N)
+    position = r + shift
+    return allowed_sorted.gather(1, position.view(B, Q * num)).view(B, Q, num)

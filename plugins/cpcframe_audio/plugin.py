@@ -1,0 +1,1 @@
+"""Registers the audio components (filled in by the audio issue)."""

@@ -1,0 +1,1 @@
+"""cpcframe image plugin."""

@@ -1,0 +1,1 @@
+"""Registers the image components (filled in by the image issue)."""

@@ -1,0 +1,1 @@
+"""Built-in sequence components shared by audio and text: context models, the CPC step critic, toy data."""

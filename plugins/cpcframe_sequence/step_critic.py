@@ -1,0 +1,80 @@
+"""CPC's step-wise critic over sequences: one linear map ``W_k`` per step ``k``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from cpcframe import Batch, Contrast, Critic
+from cpcframe.config.validators import positive
+
+
+@attrs.frozen
+class StepCriticConfig:
+    """Options of ``cpc_steps``.
+
+    Attributes:
+        steps: ``K``, how many future steps are predicted (CPC audio: 12, text: 3).
+        bias: give each ``W_k`` a bias.
+        dropout: dropout on the context before prediction (CPC_audio uses 0.5 at times).
+    """
+
+    steps: int = attrs.field(default=12, validator=positive)
+    bias: bool = False
+    dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
+        attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
+
+
+class StepCritic(Critic):
+    """Queries ``W_k c_t`` against keys ``z``; the positive of ``(t, k)`` is ``z_{t+k}``
+    (van den Oord et al. 2018, eq. 3: ``f_k(x_{t+k}, c_t) = exp(z_{t+k}^T W_k c_t)``).
+
+    Shapes: latents ``(B, T, C)``, context ``(B, T, H)``; queries ``(B, T·K, C)`` with
+    query ``q = t·K + (k-1)``; keys ``(B, T, C)``. All ``K`` maps are one ``Linear(H, K·C)``.
+    """
+
+    def __init__(self, config: StepCriticConfig, latent_dim: int, context_dim: int):
+        super().__init__()
+        self.steps = config.steps
+        self.latent_dim = latent_dim
+        self.predictors = nn.Linear(context_dim, config.steps * latent_dim, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+        self.step_names = tuple(f"k{k}" for k in range(1, config.steps + 1))
+        self._layout: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
+
+    def layout(self, length: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """``positives (T·K, 1)`` and ``steps (T·K,)`` for sequences of ``length`` latents."""
+        key = (length, device)
+        if key not in self._layout:
+            t = torch.arange(length, device=device).repeat_interleave(self.steps)  # (T·K,)
+            k = torch.arange(self.steps, device=device).repeat(length)  # (T·K,)
+            target = t + k + 1
+            positives = torch.where(target < length, target, torch.full_like(target, -1))[:, None]
+            self._layout[key] = (positives, k)
+        return self._layout[key]
+
+    def predict(self, context: Tensor) -> Tensor:
+        """``(B, T, H) -> (B, T, K, C)``: ``W_k c_t`` for every step."""
+        B, T, _ = context.shape
+        return self.predictors(self.dropout(context)).view(B, T, self.steps, self.latent_dim)
+
+    def forward(self, latents: Sequence[Tensor], contexts: Sequence[Tensor], batch: Batch) -> list[Contrast]:
+        z, c = latents[0], contexts[0]
+        if z.dim() != 3 or c.dim() != 3 or z.shape[:2] != c.shape[:2]:
+            raise ValueError(f"cpc_steps expects latents (B, T, C) and context (B, T, H) of equal "
+                             f"B, T; got {tuple(z.shape)} and {tuple(c.shape)}")
+        B, T, C = z.shape
+        if T <= 1:
+            raise ValueError(f"cpc_steps needs sequences of at least 2 latents, got T={T}")
+        positives, steps = self.layout(T, z.device)
+        queries = self.predict(c).reshape(B, T * self.steps, C)
+        return [Contrast(queries=queries, keys=z, positives=positives, steps=steps,
+                         step_names=self.step_names, groups=batch.groups.to(z.device))]
+
+
+def build_step_critic(config: StepCriticConfig, *, latent_dim: int, context_dim: int) -> StepCritic:
+    """CPC: one linear prediction W_k per future step."""
+    return StepCritic(config, latent_dim, context_dim)

@@ -1,0 +1,1 @@
+"""cpcframe text plugin."""

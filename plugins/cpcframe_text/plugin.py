@@ -1,0 +1,1 @@
+"""Registers the text components (filled in by the text issue)."""
