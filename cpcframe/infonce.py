@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from cpcframe.contrast import Contrast
-from cpcframe.negatives import POLICIES, allowed_items, sample_negatives
+from cpcframe.negatives import POLICIES, NegativePolicy, allowed_items, sample_negatives
 
 
 def _positive(_inst, attribute, value) -> None:
@@ -40,7 +40,7 @@ class InfoNCEConfig:
         score_penalty: weight ``λ`` of ``λ·mean(s²)`` (AMDIM: 4e-2 paper, 5e-2 code).
     """
 
-    negatives: str = attrs.field(default="batch", validator=attrs.validators.in_(POLICIES))
+    negatives: NegativePolicy = attrs.field(default="batch", validator=attrs.validators.in_(POLICIES))
     num_negatives: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     temperature: float = attrs.field(default=1.0, validator=_positive)
     clip: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))

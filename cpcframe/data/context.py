@@ -24,9 +24,12 @@ class DatasetContext:
         seed: the run's seed, for datasets that generate or subsample data.
         min_length: the smallest usable example for the view sampler (its
             :meth:`~cpcframe.ViewSampler.min_length`); shorter ones may be skipped.
+        run_dir: the run directory, where a dataset may save artifacts that belong to
+            the run (a tokenizer trained on the corpus); ``None`` outside a run.
     """
 
     split: str = "train"
     cache_dir: Path = attrs.field(factory=default_cache_dir, converter=Path)
     seed: int = 0
     min_length: int = 0
+    run_dir: Path | None = None

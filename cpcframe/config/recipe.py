@@ -1,0 +1,99 @@
+"""The recipe: every setting of a run, as frozen attrs classes."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import attrs
+
+from cpcframe.config.component import ComponentSpec, component_field
+from cpcframe.config.validators import non_negative, positive
+from cpcframe.infonce import InfoNCEConfig
+
+
+@attrs.frozen
+class DataSection:
+    """``[data]``: what to read, how to cut views, how to batch.
+
+    Attributes:
+        dataset: ``[data.dataset]``, a registered dataset.
+        views: ``[data.views]``, a registered view sampler.
+        batch_size: items per optimisation step (per process).
+        group_size: when > 0, each batch holds ``batch_size / group_size`` groups
+            (e.g. speakers) of ``group_size`` items each (for group negative policies).
+        num_workers: loader worker processes (0 = in the training process).
+        pin_memory: pin batches for faster host-to-GPU copies.
+        prefetch_factor: batches each worker prepares ahead.
+    """
+
+    dataset: ComponentSpec = component_field("dataset")
+    views: ComponentSpec = component_field("view_sampler")
+    batch_size: int = attrs.field(default=8, validator=positive)
+    group_size: int = attrs.field(default=0, validator=non_negative)
+    num_workers: int = attrs.field(default=0, validator=non_negative)
+    pin_memory: bool = False
+    prefetch_factor: int = attrs.field(default=2, validator=positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.group_size and self.batch_size % self.group_size:
+            raise ValueError(f"batch_size={self.batch_size} must be a multiple of "
+                             f"group_size={self.group_size}")
+
+
+@attrs.frozen
+class ModelSection:
+    """``[model]``: the three model components."""
+
+    encoder: ComponentSpec = component_field("encoder")
+    context: ComponentSpec = component_field("context_model")
+    critic: ComponentSpec = component_field("critic")
+
+
+@attrs.frozen
+class TrainSection:
+    """``[train]``: optimisation and bookkeeping.
+
+    Attributes:
+        steps: optimisation steps in all.
+        lr: peak learning rate (Adam; CPC: 2e-4).
+        betas, eps, weight_decay: AdamW's.
+        warmup_steps: linear warm-up from 0 to ``lr``.
+        schedule: after warm-up: ``constant``, ``cosine`` (to 0) or ``linear`` (to 0).
+        grad_clip: clip the global gradient norm to this (0 = off).
+        precision: ``fp32``, ``bf16`` (autocast) or ``fp16`` (autocast + grad scaler; GPU).
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
+        compile: wrap the model in ``torch.compile``.
+        channels_last: use channels-last memory format (image encoders).
+        log_every: steps between metric records (``metrics.jsonl``).
+        checkpoint_every: steps between checkpoints (one at the end too).
+        gather_negatives: in distributed runs, draw negatives from the global batch.
+    """
+
+    steps: int = attrs.field(default=1000, validator=positive)
+    lr: float = attrs.field(default=2e-4, validator=positive)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = attrs.field(default=1e-8, validator=positive)
+    weight_decay: float = attrs.field(default=0.0, validator=non_negative)
+    warmup_steps: int = attrs.field(default=0, validator=non_negative)
+    schedule: Literal["constant", "cosine", "linear"] = "constant"
+    grad_clip: float = attrs.field(default=0.0, validator=non_negative)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = "auto"
+    compile: bool = False
+    channels_last: bool = False
+    log_every: int = attrs.field(default=10, validator=positive)
+    checkpoint_every: int = attrs.field(default=500, validator=positive)
+    gather_negatives: bool = True
+
+
+@attrs.frozen
+class Recipe:
+    """A whole run. See ``docs/recipes.md`` for every key."""
+
+    data: DataSection
+    model: ModelSection
+    loss: InfoNCEConfig = InfoNCEConfig()
+    train: TrainSection = TrainSection()
+    probe: Optional[ComponentSpec] = component_field("probe", optional=True)
+    seed: int = 0
+    name: str = ""
