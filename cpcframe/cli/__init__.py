@@ -1,0 +1,68 @@
+"""The ``cpcframe`` command. One module per subcommand; each exposes ``add_parser`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from cpcframe import __version__
+from cpcframe.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _subcommands():
+    from cpcframe.cli import check, plugins, probe, run
+
+    return [run, check, probe, plugins]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cpcframe", description="Contrastive predictive coding for any modality.")
+    parser.add_argument("--version", action="version", version=f"cpcframe {__version__}")
+    # --debug is accepted before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of errors")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in _subcommands():
+        module.add_parser(sub, parents=[common])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 for user errors, 130 for Ctrl-C)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its message
+        return int(exc.code or 0) and EXIT_USER_ERROR
+    debug = getattr(args, "debug", False) or os.environ.get("CPCFRAME_DEBUG") == "1"
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"cpcframe: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("cpcframe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        from cpcframe.training.trainer import TrainingInterrupted
+
+        if isinstance(exc, TrainingInterrupted):
+            print(f"cpcframe: {exc}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""``cpcframe check RECIPE``: validate a recipe without training."""
+
+from __future__ import annotations
+
+import argparse
+
+from cpcframe.config.loader import load_recipe
+from cpcframe.plugins import default_registry
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser("check", parents=parents, help="validate a recipe (every problem, located by key path)")
+    p.add_argument("recipe", help="recipe TOML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, e.g. --set train.lr=1e-3 (repeatable)")
+    p.add_argument("--build", action="store_true", help="also build the model and count its parameters")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    recipe = load_recipe(args.recipe, registry, args.overrides)
+    line = (f"{args.recipe}: ok (encoder {recipe.model.encoder.name}, context {recipe.model.context.name}, "
+            f"critic {recipe.model.critic.name}, dataset {recipe.data.dataset.name}, "
+            f"views {recipe.data.views.name})")
+    if args.build:
+        from cpcframe.build import build_model
+
+        model = build_model(recipe, registry)
+        line += f"; {sum(p.numel() for p in model.parameters()):,} parameters"
+    print(line)
+    return 0

@@ -1,0 +1,71 @@
+"""``cpcframe run RECIPE [--set k=v ...] [--out DIR] [--resume]``: train (and probe)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cpcframe.config.loader import load_recipe
+from cpcframe.errors import UserError
+from cpcframe.plugins import default_registry
+from cpcframe.training.run_dir import RunDir
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser("run", parents=parents, help="train a model from a recipe")
+    p.add_argument("recipe", help="recipe TOML file, or a run directory with --resume")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set train.steps=100 (repeatable)")
+    p.add_argument("--out", help="run directory (default: runs/<recipe name>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (or in the directory given as RECIPE) from its checkpoint")
+    p.add_argument("--no-probe", action="store_true", help="skip the recipe's [probe] at the end")
+    p.add_argument("--baselines", action="store_true", help="probe baselines too (random init, ...)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _resolve(args: argparse.Namespace):
+    registry = default_registry()
+    source = Path(args.recipe)
+    if args.resume:
+        run_dir = RunDir(args.out or source)
+        if not run_dir.recipe.is_file():
+            raise UserError(f"nothing to resume in {run_dir.root}: no recipe.toml "
+                            "(pass the run directory, or the recipe with --out DIR)")
+        if not run_dir.checkpoint.is_file():
+            raise UserError(f"nothing to resume in {run_dir.root}: no checkpoint.pt yet")
+        # The run's own resolved recipe is authoritative; --set may extend it (train.steps).
+        return load_recipe(run_dir.recipe, registry, args.overrides), run_dir, registry
+    if source.is_dir():
+        raise UserError(f"{source} is a directory; to continue a run use --resume")
+    recipe = load_recipe(source, registry, args.overrides)
+    run_dir = RunDir(args.out or Path("runs") / source.stem)
+    if run_dir.checkpoint.exists():
+        raise UserError(f"{run_dir.root} already holds a run; continue it with --resume "
+                        "or choose another --out")
+    return recipe, run_dir, registry
+
+
+def run(args: argparse.Namespace) -> int:
+    from cpcframe.training.trainer import Trainer
+
+    recipe, run_dir, registry = _resolve(args)
+    summary = Trainer(recipe, registry, run_dir, resume=args.resume, progress=not args.quiet).run()
+    if not summary.metrics and summary.step == 0:
+        return 0
+    acc = summary.metrics.get("acc")
+    loss = summary.metrics.get("loss")
+    parts = [f"trained {summary.step} steps in {summary.seconds:.1f}s"]
+    if loss is not None:
+        parts.append(f"loss {loss:.4f}")
+    if acc is not None:
+        parts.append(f"acc {acc:.3f}")
+    print(", ".join(parts) + f" -> {run_dir.root}")
+    if summary.skipped:
+        print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))
+    if recipe.probe is not None and not args.no_probe:
+        from cpcframe.cli.probe import probe_run
+
+        probe_run(run_dir.root, baselines=args.baselines or None)
+    return 0

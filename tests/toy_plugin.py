@@ -1,0 +1,129 @@
+"""A small plugin used by the core tests, loaded through ``CPCFRAME_PLUGINS=toy_plugin``.
+
+It is deliberately a plain third-party-style module: the core treats it like any plugin.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import torch
+from torch import nn
+
+import cpcframe
+from cpcframe import Example, ViewSampler
+from cpcframe.config.validators import positive
+
+
+@attrs.frozen
+class ToySequencesConfig:
+    """Sequences of group-specific tones with random phone-like switches."""
+
+    num_items: int = attrs.field(default=48, validator=positive)
+    length: int = attrs.field(default=1024, validator=positive)
+    num_groups: int = attrs.field(default=4, validator=positive)
+    corrupt_items: int = 0
+
+
+class ToySequences(torch.utils.data.Dataset):
+    def __init__(self, config: ToySequencesConfig, seed: int):
+        g = torch.Generator().manual_seed(seed + 17)
+        t = torch.arange(config.length, dtype=torch.float32)
+        self.items, self.groups, self.skipped = [], [], {}
+        for i in range(config.num_items):
+            if i < config.corrupt_items:  # simulated unreadable files: skipped and counted
+                self.skipped["unreadable"] = self.skipped.get("unreadable", 0) + 1
+                continue
+            group = i % config.num_groups
+            base = 0.02 + 0.015 * group
+            seg = torch.randint(0, 3, (config.length // 64 + 1,), generator=g).repeat_interleave(64)
+            freq = base * (1 + 0.5 * seg[: config.length].float())
+            x = torch.sin(2 * math.pi * torch.cumsum(freq, 0)) + 0.1 * torch.randn(config.length, generator=g)
+            self.items.append(x[None])
+            self.groups.append(group)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Example:
+        return Example(self.items[i], group=self.groups[i], key=f"toy-{i}")
+
+
+def build_toy_sequences(config: ToySequencesConfig, *, context: cpcframe.DatasetContext) -> ToySequences:
+    """Synthetic tone sequences (tests)."""
+    return ToySequences(config, context.seed)
+
+
+@attrs.frozen
+class ToyCropConfig:
+    window: int = attrs.field(default=256, validator=positive)
+    align: int = attrs.field(default=16, validator=positive)
+
+
+class ToyCrop(ViewSampler):
+    num_views = 1
+
+    def __init__(self, config: ToyCropConfig):
+        self.window, self.align = config.window, config.align
+
+    def min_length(self) -> int:
+        return self.window
+
+    def sample(self, example: Example, generator: torch.Generator):
+        length = example.data.shape[-1]
+        slots = (length - self.window) // self.align + 1
+        start = int(torch.randint(0, slots, (1,), generator=generator)) * self.align
+        return (example.data[:, start:start + self.window],)
+
+
+def build_toy_crop(config: ToyCropConfig) -> ToyCrop:
+    """Random aligned crops (tests)."""
+    return ToyCrop(config)
+
+
+@attrs.frozen
+class ToyConvConfig:
+    channels: int = attrs.field(default=32, validator=positive)
+    #: Return NaN latents from this many training forward calls on (0 = never): tests divergence.
+    nan_after: int = 0
+
+
+class ToyConv(cpcframe.Encoder):
+    """``(B, 1, S) -> (B, S // 16, channels)``."""
+
+    def __init__(self, config: ToyConvConfig):
+        super().__init__()
+        c = config.channels
+        self.net = nn.Sequential(nn.Conv1d(1, c, 8, 4, 2), nn.ReLU(), nn.Conv1d(c, c, 4, 4), nn.ReLU())
+        self.output_dim = c
+        self.nan_after = config.nan_after
+        self.calls = 0
+
+    def forward(self, view):
+        z = self.net(view).transpose(1, 2)
+        if self.training:
+            self.calls += 1
+            if self.nan_after and self.calls >= self.nan_after:
+                z = z * float("nan")
+        return z
+
+
+def build_toy_conv(config: ToyConvConfig) -> ToyConv:
+    """Two strided convolutions (tests)."""
+    return ToyConv(config)
+
+
+@cpcframe.hookimpl
+def register_datasets(register):
+    register("toy_sequences", build_toy_sequences, ToySequencesConfig)
+
+
+@cpcframe.hookimpl
+def register_view_samplers(register):
+    register("toy_crop", build_toy_crop, ToyCropConfig)
+
+
+@cpcframe.hookimpl
+def register_encoders(register):
+    register("toy_conv", build_toy_conv, ToyConvConfig)
