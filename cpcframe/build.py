@@ -73,4 +73,7 @@ def build_loader(recipe: Recipe, dataset: Any, view_sampler: ViewSampler, *, sta
         pin_memory=data.pin_memory and torch.cuda.is_available(),
         prefetch_factor=data.prefetch_factor if workers else None,
         persistent_workers=False,
+        # Its own generator: creating the iterator must not draw from the global RNG,
+        # or a resumed run would see different negatives than an uninterrupted one.
+        generator=torch.Generator().manual_seed(recipe.seed),
     )

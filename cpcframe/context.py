@@ -25,3 +25,7 @@ class ContextModel(nn.Module, ABC):
     @abstractmethod
     def forward(self, latents: Features) -> Features:
         """``(B, T, C) -> (B, T, H)`` for sequences, ``(B, H, W, C) -> (B, H, W, H')`` for grids."""
+
+    def example_input(self, batch_size: int = 2) -> Features:
+        """Small valid latents for the contract tests; the default is a ``(B, 12, input_dim)`` sequence."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement example_input()")

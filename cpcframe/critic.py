@@ -29,3 +29,7 @@ class Critic(nn.Module, ABC):
     def forward(self, latents: Sequence[Features], contexts: Sequence[Features],
                 batch: Batch) -> list[Contrast]:
         """One entry per view in ``latents`` and ``contexts``; returns the contrasts."""
+
+    def example_input(self, batch_size: int = 4) -> tuple[list[Features], list[Features], Batch]:
+        """Small valid ``(latents, contexts, batch)`` for the contract tests."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement example_input()")

@@ -31,3 +31,7 @@ class Encoder(nn.Module, ABC):
     @abstractmethod
     def forward(self, view: View) -> Features:
         """Encode ``view`` (``(B, ...)``) into channels-last features."""
+
+    def example_input(self, batch_size: int = 2) -> View:
+        """A small valid batched view, used by the contract tests every component must pass."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement example_input()")

@@ -30,6 +30,10 @@ class ViewSampler(ABC):
         """Batch per-example views; the default stacks each view position."""
         return tuple(stack_views([s[i] for s in samples]) for i in range(self.num_views))
 
+    def example(self) -> Example:
+        """A small valid example for the contract tests."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement example()")
+
     def min_length(self) -> int:
         """Smallest raw example (in the dataset's natural unit) this sampler can use; 0 = any."""
         return 0

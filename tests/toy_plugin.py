@@ -70,6 +70,9 @@ class ToyCrop(ViewSampler):
     def min_length(self) -> int:
         return self.window
 
+    def example(self) -> Example:
+        return Example(torch.randn(1, 4 * self.window), group=0, key="toy")
+
     def sample(self, example: Example, generator: torch.Generator):
         length = example.data.shape[-1]
         slots = (length - self.window) // self.align + 1
@@ -99,6 +102,9 @@ class ToyConv(cpcframe.Encoder):
         self.output_dim = c
         self.nan_after = config.nan_after
         self.calls = 0
+
+    def example_input(self, batch_size: int = 2):
+        return torch.randn(batch_size, 1, 256)
 
     def forward(self, view):
         z = self.net(view).transpose(1, 2)
