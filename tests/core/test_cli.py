@@ -1,0 +1,59 @@
+"""CLI behaviour: exit status 2 and one short message for user errors; --debug shows tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT, TESTS, cli_env
+
+TOY = TESTS / "core" / "toy_recipe.toml"
+
+
+def cpcframe(*args: str, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "cpcframe", *args], env=cli_env(),
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_check_ok():
+    proc = cpcframe("check", str(TOY), "--build")
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout and "parameters" in proc.stdout
+
+
+def test_check_reports_three_mistakes_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TOY.read_text().replace("steps = 3", "steps = 0").replace("lr = 1e-3", 'lr = "x"')
+                   .replace('name = "gru"', 'name = "gruu"'))
+    proc = cpcframe("check", str(bad))
+    assert proc.returncode == 2
+    assert "3 problems" in proc.stderr
+    for path in ("model.context.name", "model.critic.steps", "train.lr"):
+        assert f"  - {path}: " in proc.stderr
+    assert "did you mean 'gru'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_set_overrides_reach_validation():
+    proc = cpcframe("check", str(TOY), "--set", "loss.negatives=same_grup")
+    assert proc.returncode == 2 and "loss.negatives" in proc.stderr and "same_group" in proc.stderr
+
+
+def test_user_errors_exit_2_without_traceback(tmp_path):
+    for args in (["check", "missing.toml"], ["run", str(tmp_path)], ["probe", str(tmp_path)],
+                 ["run", str(TOY), "--resume", "--out", str(tmp_path / "none")]):
+        proc = cpcframe(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.startswith("cpcframe: error: ") and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) <= 3
+
+
+def test_debug_shows_traceback():
+    proc = cpcframe("check", "missing.toml", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_bad_arguments_exit_2():
+    assert cpcframe("run").returncode == 2
+    assert cpcframe("frobnicate").returncode == 2
+    assert cpcframe("--help").returncode == 0

@@ -1,0 +1,22 @@
+"""Every recipe under recipes/ (recursively) is valid and says how to run it."""
+
+from __future__ import annotations
+
+import pytest
+
+from cpcframe.config.loader import load_recipe
+
+from conftest import ROOT
+
+RECIPES = sorted((ROOT / "recipes").rglob("*.toml"))
+
+
+def test_there_are_recipes():
+    assert RECIPES
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_recipe_is_valid(path, registry):
+    first = path.read_text().lstrip().splitlines()[0]
+    assert first.startswith("#") and "cpcframe run" in first, f"{path.name} must start with '# ... cpcframe run ...'"
+    load_recipe(path, registry)
