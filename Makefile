@@ -9,7 +9,6 @@ RECIPE ?= recipes/quickstart_speech.toml
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e ".[all,test]"
 	touch $@
 
