@@ -32,6 +32,9 @@ class RecurrentContext(ContextModel):
                        batch_first=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.output_dim = config.hidden_size
 
+    def example_input(self, batch_size: int = 2) -> Tensor:
+        return torch.randn(batch_size, 12, self.rnn.input_size)
+
     def forward(self, latents: Tensor) -> Tensor:
         if latents.dim() != 3:
             raise ValueError(f"expected latents (B, T, C), got shape {tuple(latents.shape)}")
@@ -87,6 +90,9 @@ class CausalTransformerContext(ContextModel):
         table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
         return table
 
+    def example_input(self, batch_size: int = 2) -> Tensor:
+        return torch.randn(batch_size, 12, self.input.in_features)
+
     def forward(self, latents: Tensor) -> Tensor:
         if latents.dim() != 3:
             raise ValueError(f"expected latents (B, T, C), got shape {tuple(latents.shape)}")
@@ -107,6 +113,9 @@ class IdentityContext(ContextModel):
     def __init__(self, input_dim: int):
         super().__init__()
         self.output_dim = input_dim
+
+    def example_input(self, batch_size: int = 2) -> Tensor:
+        return torch.randn(batch_size, 12, self.output_dim, requires_grad=True)
 
     def forward(self, latents):
         return latents

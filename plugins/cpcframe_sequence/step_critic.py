@@ -56,6 +56,13 @@ class StepCritic(Critic):
             self._layout[key] = (positives, k)
         return self._layout[key]
 
+    def example_input(self, batch_size: int = 4):
+        T = self.steps + 4
+        z = torch.randn(batch_size, T, self.latent_dim)
+        c = torch.randn(batch_size, T, self.predictors.in_features)
+        batch = Batch(views=(z,), groups=torch.arange(batch_size) % 2)
+        return [z], [c], batch
+
     def predict(self, context: Tensor) -> Tensor:
         """``(B, T, H) -> (B, T, K, C)``: ``W_k c_t`` for every step."""
         B, T, _ = context.shape
