@@ -40,11 +40,20 @@ def _resolve(args: argparse.Namespace):
     if source.is_dir():
         raise UserError(f"{source} is a directory; to continue a run use --resume")
     recipe = load_recipe(source, registry, args.overrides)
-    run_dir = RunDir(args.out or Path("runs") / source.stem)
+    run_dir = RunDir(args.out) if args.out else _fresh_default(source.stem)
     if run_dir.checkpoint.exists():
         raise UserError(f"{run_dir.root} already holds a run; continue it with --resume "
                         "or choose another --out")
     return recipe, run_dir, registry
+
+
+def _fresh_default(stem: str) -> RunDir:
+    """``runs/<stem>``, or ``runs/<stem>-2``, ``-3``, ... when earlier runs are there."""
+    candidate, n = Path("runs") / stem, 1
+    while (candidate / "checkpoint.pt").exists() or (candidate / "recipe.toml").exists():
+        n += 1
+        candidate = Path("runs") / f"{stem}-{n}"
+    return RunDir(candidate)
 
 
 def run(args: argparse.Namespace) -> int:

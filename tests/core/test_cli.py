@@ -57,3 +57,10 @@ def test_bad_arguments_exit_2():
     assert cpcframe("run").returncode == 2
     assert cpcframe("frobnicate").returncode == 2
     assert cpcframe("--help").returncode == 0
+
+
+def test_default_run_directories_do_not_collide(tmp_path):
+    for expected in ("toy_recipe", "toy_recipe-2"):
+        proc = cpcframe("run", str(TOY), "--quiet", "--set", "train.steps=1", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "runs" / expected / "checkpoint.pt").is_file()
