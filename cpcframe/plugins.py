@@ -42,6 +42,8 @@ def make_plugin_manager(plugins: Iterable[Any] = (), *, autoload: bool | None = 
     for plugin in plugins:
         if not pm.is_registered(plugin):
             pm.register(plugin)
+    # A misspelt hook (register_encoder) would otherwise be ignored silently.
+    pm.check_pending()
     return pm
 
 

@@ -94,3 +94,16 @@ def test_import_does_not_load_modality_libraries():
             "print(heavy); sys.exit(bool(heavy))")
     proc = subprocess.run([sys.executable, "-c", code], env=cli_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class Misspelt:
+    @cpcframe.hookimpl
+    def register_encoder(self, register):  # missing "s": not a cpcframe hook
+        pass
+
+
+def test_misspelt_hook_is_an_error():
+    import pluggy
+
+    with pytest.raises(pluggy.PluginValidationError, match="register_encoder"):
+        make_plugin_manager([Misspelt()], autoload=False)
