@@ -79,12 +79,35 @@ class InfoNCEResult:
         return math.log(self.num_negatives + 1) - nce
 
 
+def _check_negatives(negatives: Tensor, B: int, Q: int, C: int, name: str) -> Tensor:
+    if negatives.dim() != 3 or negatives.shape[:2] != (B, Q) or negatives.shape[2] == 0:
+        raise ValueError(f"Contrast {name!r}: negatives must be (B={B}, Q={Q}, M>0), "
+                         f"got shape {tuple(negatives.shape)}")
+    if negatives.dtype != torch.long:
+        raise ValueError(f"Contrast {name!r}: negatives must be torch.long, got {negatives.dtype}")
+    if negatives.min() < 0 or negatives.max() >= C:
+        raise ValueError(f"Contrast {name!r}: negatives must be candidate indices in [0, C={C}), "
+                         f"got range [{int(negatives.min())}, {int(negatives.max())}]")
+    return negatives
+
+
 def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
-             generator: torch.Generator | None = None) -> InfoNCEResult:
+             generator: torch.Generator | None = None,
+             negatives: Tensor | None = None) -> InfoNCEResult:
     """Evaluate InfoNCE for every term of ``contrast`` at once.
 
     Shapes: ``B`` local items, ``Q`` queries each, ``P`` positives per query, ``N`` key
     items of ``L`` locations (``C = N·L`` candidates), ``K`` steps.
+
+    Args:
+        contrast: the InfoNCE problems.
+        config: negative policy, number of negatives and score options.
+        generator: random source of sampled negatives (the global one when ``None``).
+        negatives: optional ``(B, Q, M)`` long candidate indices (``item·L + location``
+            in ``keys``), the negatives of each query, used as given instead of applying
+            ``config.negatives`` / ``config.num_negatives``. The caller is responsible for
+            them (they are not checked against positives or masks): this replays an
+            external sampling scheme exactly, e.g. to compare with another implementation.
     """
     c = contrast
     queries, keys = c.queries, c.keys
@@ -94,7 +117,9 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
     device = queries.device
 
     # (b: local item, q: query, d: feature) x (c: candidate = item·L + location)
-    scores = torch.einsum("bqd,cd->bqc", queries, keys.reshape(C, D)).float() / config.temperature
+    scores = torch.einsum("bqd,cd->bqc", queries, keys.reshape(C, D))
+    # Half precision is scored in float32; float64 stays float64.
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) / config.temperature
 
     own = (torch.arange(B, device=device) + c.item_offset) * L  # (B,) first candidate of own item
     pos_loc = c.positives  # (Q, P)
@@ -106,20 +131,24 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
         term_valid = term_valid & c.key_mask.reshape(C)[pos_idx]
     pos_idx_or_pad = torch.where(term_valid, pos_idx, torch.full_like(pos_idx, -1))
 
-    allowed = allowed_items(config.negatives, B, N, c.item_offset, c.groups, device)  # (B, N)
-    allowed = allowed[:, :, None].expand(B, N, L).reshape(B, C)
-    if c.key_mask is not None:
-        allowed = allowed & c.key_mask.reshape(1, C)
+    if negatives is None:
+        allowed = allowed_items(config.negatives, B, N, c.item_offset, c.groups, device)  # (B, N)
+        allowed = allowed[:, :, None].expand(B, N, L).reshape(B, C)
+        if c.key_mask is not None:
+            allowed = allowed & c.key_mask.reshape(1, C)
 
     pos_scores = scores.gather(2, pos_idx)  # (B, Q, P)
 
-    if config.num_negatives > 0:
-        neg_idx = sample_negatives(allowed, pos_idx_or_pad, config.num_negatives, generator,
-                                   active=term_valid.any(-1))  # (B, Q, M)
+    if negatives is not None or config.num_negatives > 0:
+        if negatives is not None:
+            neg_idx = _check_negatives(negatives, B, Q, C, c.name)
+        else:
+            neg_idx = sample_negatives(allowed, pos_idx_or_pad, config.num_negatives, generator,
+                                       active=term_valid.any(-1))  # (B, Q, M)
         neg_scores = scores.gather(2, neg_idx)  # (B, Q, M)
         neg_valid = None
         used = torch.cat([pos_scores[term_valid], neg_scores[term_valid.any(-1)].reshape(-1)])
-        num_neg = torch.full((B, Q), float(config.num_negatives), device=device)
+        num_neg = torch.full((B, Q), float(neg_idx.shape[2]), device=device)
     else:
         # Every allowed candidate that is not one of the query's positives.
         is_pos = torch.zeros(B, Q, C + 1, dtype=torch.bool, device=device)
