@@ -46,6 +46,11 @@ class Contrast:
         query_mask: ``(B, Q)`` bool, ``False`` for padded queries.
         key_mask: ``(N, L)`` bool, ``False`` for padded locations (never candidates).
         item_offset: index in ``keys`` of local item 0 (``rank · B`` after an all-gather).
+        mixture: ``α > 0`` makes an item's ``Q`` queries alternative heads (AMDIM's
+            mixture-based representation, section 3.4): the terms ``ℓ_qp`` of all heads
+            for positive ``p`` combine into ``-α·log Σ_q exp(-ℓ_qp / α)``, the optimum of
+            ``Σ_q π_q ℓ_qp - α·H(π)`` over head weights ``π``. ``0`` (default): every term
+            counts on its own.
     """
 
     queries: Tensor
@@ -59,6 +64,7 @@ class Contrast:
     query_mask: Tensor | None = None
     key_mask: Tensor | None = None
     item_offset: int = 0
+    mixture: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         q, k, n = self.queries, self.keys, self.name
@@ -91,6 +97,8 @@ class Contrast:
             _fail(n, f"query_mask must be (B={B}, Q={Q}), got {tuple(self.query_mask.shape)}")
         if self.key_mask is not None and self.key_mask.shape != (N, L):
             _fail(n, f"key_mask must be (N={N}, L={L}), got {tuple(self.key_mask.shape)}")
+        if not self.mixture >= 0:
+            _fail(n, f"mixture must be >= 0, got {self.mixture}")
 
     @property
     def batch_size(self) -> int:

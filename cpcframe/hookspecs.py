@@ -75,6 +75,8 @@ def register_datasets(register: Register) -> None:
     with a ``groups`` attribute (``list[int]``, one group id per item) for grouped
     batching. A missing root or file is a :class:`cpcframe.UserError`; an unreadable item
     is skipped and counted in ``dataset.skipped`` (a ``dict[str, int]`` of reason -> count).
+    An optional ``check_model(model)`` method is called before training, so a dataset can
+    reject a model that does not fit it (a vocabulary larger than the embedding table).
     """
 
 

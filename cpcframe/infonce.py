@@ -164,20 +164,23 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
 
     penalty = config.score_penalty * used.pow(2).mean() if config.score_penalty > 0 and used.numel() \
         else scores.new_zeros(())
-    if config.clip > 0:
-        pos_scores = config.clip * torch.tanh(pos_scores / config.clip)
-        neg_scores = config.clip * torch.tanh(neg_scores / config.clip)
     if neg_valid is not None:
         # A finite fill keeps gradients finite for padded queries that have no negatives.
         neg_scores = neg_scores.masked_fill(~neg_valid, -1e30)
+    # Accuracy from the unclipped scores: clipping is monotonic, but a float32 tanh
+    # saturates (to exactly c) and would turn clear wins into ties.
+    correct = (pos_scores > neg_scores.amax(dim=-1, keepdim=True)).to(scores.dtype)
+    if config.clip > 0:
+        pos_scores = config.clip * torch.tanh(pos_scores / config.clip)
+        neg_scores = config.clip * torch.tanh(neg_scores / config.clip)
+        if neg_valid is not None:
+            neg_scores = neg_scores.masked_fill(~neg_valid, -1e30)  # clipping moved the fill to -c
     neg_lse = torch.logsumexp(neg_scores, dim=-1, keepdim=True)  # (B, Q, 1)
-    neg_max = neg_scores.amax(dim=-1, keepdim=True)
     term_loss = torch.logaddexp(pos_scores, neg_lse) - pos_scores  # (B, Q, P)
-    correct = (pos_scores > neg_max).float()
 
-    weight = term_valid.float()
+    weight = term_valid.to(scores.dtype)
     # Per-step sums: (b, q, p) terms, q -> k through a one-hot (q, k).
-    step_onehot = torch.nn.functional.one_hot(c.steps, c.num_steps).float()  # (Q, K)
+    step_onehot = torch.nn.functional.one_hot(c.steps, c.num_steps).to(scores.dtype)  # (Q, K)
     terms_per_step = torch.einsum("bqp,qk->k", weight, step_onehot)
     loss_sum_per_step = torch.einsum("bqp,qk->k", term_loss.detach() * weight, step_onehot)
     correct_per_step = torch.einsum("bqp,qk->k", correct * weight, step_onehot)
@@ -186,6 +189,12 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
     if total_terms == 0:
         raise ValueError(f"Contrast {c.name!r} has no valid NCE term (all positives padded)")
     nce = (term_loss * weight).sum() / total_terms
+    if c.mixture > 0:
+        # Heads q compete for each positive p (AMDIM 3.4): -α·logsumexp_q(-ℓ_qp/α) over valid terms.
+        mixed_valid = term_valid.any(1)  # (B, P)
+        neg_scaled = (-term_loss / c.mixture).masked_fill(~term_valid, -1e30)
+        mixed = -c.mixture * torch.logsumexp(neg_scaled, dim=1)  # (B, P)
+        nce = torch.where(mixed_valid, mixed, torch.zeros_like(mixed)).sum() / mixed_valid.sum()
     mean_neg = (num_neg[:, :, None] * weight).sum() / total_terms
     return InfoNCEResult(
         loss=nce + penalty,

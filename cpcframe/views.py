@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 import torch
 
@@ -37,3 +38,31 @@ class ViewSampler(ABC):
     def min_length(self) -> int:
         """Smallest raw example (in the dataset's natural unit) this sampler can use; 0 = any."""
         return 0
+
+    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, View]]:
+        """Read one input file into unbatched views for embedding (``cpcframe embed``).
+
+        Optional; used by ``cpcframe embed`` and :meth:`cpcframe.loading.LoadedModel.embed`
+        to turn a user's file into what the encoder takes, deterministically (no random
+        crop or augmentation): e.g. a whole waveform read at the sampler's sample rate
+        ``(1, S)``, an image resized and centre-cropped to the training view size
+        ``(3, H, W)``, or a text file's lines as one sequence of sentences.
+
+        Args:
+            path: the input file.
+            run_dir: the run the model comes from; a plugin that keeps files of its own in
+                the run directory (the text plugin's tokenizer) reads them from here.
+                ``None`` when unknown.
+
+        Returns:
+            ``(key, view)`` pairs, usually one per file with ``key = path.stem``; several
+            when a file holds several items (then keys like ``f"{path.stem}/{i}"``). Keys
+            name the arrays of the output file and must be unique across inputs.
+
+        Raises:
+            NotImplementedError: the sampler cannot read files (the default).
+            OSError, ValueError, RuntimeError or :class:`cpcframe.UserError`: the file is
+                unreadable or unsuitable; the caller skips it with a warning.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement inference_views(); "
+                                  "its plugin cannot embed input files")

@@ -15,9 +15,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _subcommands():
-    from cpcframe.cli import check, plugins, probe, run
+    from cpcframe.cli import check, embed, plugins, probe, run
 
-    return [run, check, probe, plugins]
+    return [run, check, probe, embed, plugins]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for user errors, 130 for Ctrl-C)."""
+    """Entry point; returns the exit status (2 for user errors, 130 for Ctrl-C).
+
+    Under ``torchrun`` with several processes it does not return: each process ends
+    with barrier -> ``destroy_process_group()`` -> ``os._exit(status)`` (see
+    :func:`cpcframe.training.distributed.exit_distributed`).
+    """
+    from cpcframe.training.distributed import exit_distributed, launched_distributed
+
+    if not launched_distributed():
+        return _main(argv)
+    try:
+        status = _main(argv)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # --debug, or a bug: show it, then leave without teardown
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    exit_distributed(status)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:

@@ -60,7 +60,16 @@ def run(args: argparse.Namespace) -> int:
     from cpcframe.training.trainer import Trainer
 
     recipe, run_dir, registry = _resolve(args)
-    summary = Trainer(recipe, registry, run_dir, resume=args.resume, progress=not args.quiet).run()
+    trainer = Trainer(recipe, registry, run_dir, resume=args.resume, progress=not args.quiet)
+    summary = trainer.run()
+    if trainer.dist.enabled:
+        # Training is the only distributed part: leave the process group now, so that
+        # the other ranks need not wait (and time out) while rank 0 probes.
+        from cpcframe.training.distributed import finish_process_group
+
+        finish_process_group()
+        if not trainer.dist.is_main:
+            return 0
     if not summary.metrics and summary.step == 0:
         return 0
     acc = summary.metrics.get("acc")

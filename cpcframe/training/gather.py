@@ -1,9 +1,15 @@
 """Cross-process negatives: all-gather a contrast's keys with gradients.
 
-With ``P`` processes of batch ``B`` each, every process scores its queries against
-the keys of all ``P·B`` items, as if it had trained on the global batch. The gather
-keeps gradients (``torch.distributed.nn.functional.all_gather``), so each key's gradient
-sums the contributions of every process that used it as a negative.
+With ``P`` processes of batch ``B`` each, every process scores its ``B`` items' queries
+against the keys of all ``P·B`` items, as if one process had the global batch (so 8
+processes of batch 8 see the negatives of a batch of 64). None of the public CPC or AMDIM
+implementations does this; their negatives come from the local batch only.
+
+Gradients: the gather's backward sums, for this process's keys, the gradients that every
+process's loss sent to them (a reduce-scatter). DistributedDataParallel then averages
+parameter gradients over processes, so the update is the gradient of the mean of the
+per-process losses, which is the loss of one process on the global batch when every
+process holds the same number of NCE terms (tests/core/test_distributed.py checks this).
 """
 
 from __future__ import annotations
@@ -15,26 +21,75 @@ from torch import Tensor
 
 from cpcframe.contrast import Contrast
 
-
-def _gather_with_grad(tensor: Tensor) -> Tensor:
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(tensor.contiguous()), dim=0)
+# torch >= 2.14 names them *_single; older releases have the *_tensor spellings.
+_all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+_reduce_scatter_single = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
 
 
-def _gather_plain(tensor: Tensor) -> Tensor:
-    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts, dim=0)
+class _GatherWithGrad(torch.autograd.Function):
+    """``(B, ...) -> (P·B, ...)`` in rank order; backward: sum over processes, keep own slice."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
+        world = dist.get_world_size()
+        out = tensor.new_empty((world * tensor.shape[0], *tensor.shape[1:]))
+        _all_gather_single(out, tensor.contiguous())
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        world = dist.get_world_size()
+        out = grad.new_empty((grad.shape[0] // world, *grad.shape[1:]))
+        _reduce_scatter_single(out, grad.contiguous(), op=dist.ReduceOp.SUM)
+        return out
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """All-gather along dim 0, differentiable (see module docstring)."""
+    return _GatherWithGrad.apply(tensor)
+
+
+def gather_plain(tensor: Tensor) -> Tensor:
+    """All-gather along dim 0 without gradient (ids, masks)."""
+    out = tensor.new_empty((dist.get_world_size() * tensor.shape[0], *tensor.shape[1:]))
+    _all_gather_single(out, tensor.detach().contiguous())
+    return out
+
+
+def _sizes(contrast: Contrast) -> tuple[list[int], list[int]]:
+    """Local batch sizes and key lengths ``L`` of every process."""
+    local = torch.tensor([contrast.batch_size, contrast.keys.shape[1]], dtype=torch.long,
+                         device=contrast.keys.device)
+    every = gather_plain(local[None]).tolist()
+    return [b for b, _ in every], [n for _, n in every]
 
 
 def gather_keys(contrast: Contrast) -> Contrast:
-    """The same contrast with keys, groups and key mask of every process."""
-    if contrast.item_offset != 0 or contrast.keys.shape[0] != contrast.batch_size:
+    """The same contrast with the keys, groups and key mask of every process.
+
+    Keys of different length ``L`` across processes (variable-length views padded per
+    local batch) are right-padded to the longest and the padding is masked out in
+    ``key_mask``, so no padded location is ever a candidate; positives index locations
+    of the own item and stay valid.
+
+    Raises:
+        ValueError: the contrast already holds non-local keys, or local batch sizes differ.
+    """
+    c = contrast
+    if c.item_offset != 0 or c.keys.shape[0] != c.batch_size:
         raise ValueError("gather_keys expects a contrast with local keys only")
-    rank = dist.get_rank()
-    keys = _gather_with_grad(contrast.keys)
-    groups = _gather_plain(contrast.groups) if contrast.groups is not None else None
-    key_mask = _gather_plain(contrast.key_mask) if contrast.key_mask is not None else None
-    return attrs.evolve(contrast, keys=keys, groups=groups, key_mask=key_mask,
-                        item_offset=rank * contrast.batch_size)
+    batch_sizes, lengths = _sizes(c)
+    if len(set(batch_sizes)) != 1:
+        raise ValueError(f"gather_keys needs the same local batch size on every process, got {batch_sizes}")
+    B, L, _ = c.keys.shape
+    L_max = max(lengths)
+    keys, key_mask = c.keys, c.key_mask
+    if L_max != L or len(set(lengths)) != 1:
+        keys = torch.nn.functional.pad(keys, (0, 0, 0, L_max - L))
+        if key_mask is None:
+            key_mask = torch.ones(B, L, dtype=torch.bool, device=keys.device)
+        key_mask = torch.nn.functional.pad(key_mask, (0, L_max - L), value=False)
+    gathered_mask = gather_plain(key_mask) if key_mask is not None else None
+    groups = gather_plain(c.groups) if c.groups is not None else None
+    return attrs.evolve(c, keys=gather_with_grad(keys), groups=groups, key_mask=gathered_mask,
+                        item_offset=dist.get_rank() * B)

@@ -59,6 +59,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """Seed of a rank that joins a resumed run at ``step`` without a saved RNG state."""
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, 0x2A7C, rank, step]).generate_state(1)[0])
+
+
+def to_channels_last(batch):
+    """The batch with every 4-D view tensor ``(B, C, H, W)`` in channels-last memory format."""
+    from cpcframe.batch import Batch
+
+    def convert(t):
+        return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+    views = tuple(convert(v) if isinstance(v, torch.Tensor) else {k: convert(t) for k, t in v.items()}
+                  for v in batch.views)
+    return Batch(views, batch.groups, batch.keys)
+
+
 def rng_state() -> dict[str, Any]:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -92,7 +109,7 @@ class Trainer:
         self.run_dir = run_dir
         self.resume = resume
         self.progress = progress
-        self.dist = dist or DistributedContext.from_environment()
+        self.dist = dist or DistributedContext.from_environment(recipe.train.device)
         self._stop_requested = False
 
     # ---- setup ---------------------------------------------------------------------
@@ -107,6 +124,9 @@ class Trainer:
                                      view_sampler=self.view_sampler)
         torch.manual_seed(r.seed)  # identical initial weights on every rank
         self.model = build_model(r, self.registry).to(self.device)
+        check_model = getattr(self.dataset, "check_model", None)
+        if check_model is not None:  # e.g. a text corpus checks the vocabulary fits the encoder
+            check_model(self.model)
         if r.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward_model = self.dist.wrap(self.model)
@@ -136,8 +156,12 @@ class Trainer:
         rng = state["rng"]
         if isinstance(rng, list):  # one state per rank; a different world size reseeds the rest
             rng = rng[self.dist.rank] if self.dist.rank < len(rng) else None
+        elif self.dist.rank > 0:  # a single-process checkpoint holds rank 0's state only
+            rng = None
         if rng is not None:
             set_rng_state(rng)
+        else:  # a rank new to this run: its own stream, different from a fresh run's
+            seed_everything(rank_seed(self.recipe.seed, self.dist.rank, self.step))
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
 
@@ -232,13 +256,15 @@ class Trainer:
         try:
             for batch in loader:
                 batch = batch.to(self.device, non_blocking=True)
+                if r.train.channels_last:
+                    batch = to_channels_last(batch)
                 metrics = self._train_step(batch)
                 self.step += 1
                 for k, v in metrics.items():
                     window[k].append(v)
                 if self.step % r.train.log_every == 0 or self.step == total:
                     now = time.perf_counter()
-                    last = {k: float(np.mean(v)) for k, v in window.items()}
+                    last = self.dist.mean_metrics({k: float(np.mean(v)) for k, v in window.items()})
                     n_steps = len(window["loss"])
                     record = {"step": self.step, **last, "lr": self.scheduler.get_last_lr()[0],
                               "items_per_s": items * n_steps / max(now - window_start, 1e-9)}
@@ -254,7 +280,7 @@ class Trainer:
                 if self.step % r.train.checkpoint_every == 0 and self.step != total:
                     self._save_checkpoint()
                     self._last_saved = self.step
-                if self._stop_requested:
+                if self.dist.any(self._stop_requested):  # all ranks stop at the same step
                     self._save_checkpoint()
                     raise TrainingInterrupted(
                         f"interrupted at step {self.step}; checkpoint saved in {self.run_dir.root}. "

@@ -1,0 +1,48 @@
+"""``cpcframe embed RUN_DIR INPUTS... --out FILE [--level latent|context]``: features of files.
+
+Reads each input with the run's view sampler (audio files, images, text files, as the
+recipe's plugin knows them), encodes it with the trained model and writes one array per
+input key into ``FILE``: NumPy ``.npz`` or ``.safetensors`` by the extension.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser("embed", parents=parents, help="write a trained model's features of input files",
+                       description="Write a trained model's features of input files (one array per input "
+                                   "key, without batch axis) to a .npz or .safetensors file.")
+    p.add_argument("run_dir", help="a run directory written by cpcframe run (recipe.toml + model.safetensors)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, read by the recipe's view sampler")
+    p.add_argument("--out", required=True, help="output file: features.npz or features.safetensors")
+    p.add_argument("--level", choices=("latent", "context"), default="context",
+                   help="encoder output z (latent) or context model output c (context, default)")
+    p.add_argument("--batch-size", type=int, default=16, help="inputs of equal shape encoded together")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cpcframe import __version__
+    from cpcframe.embedding import FORMATS, embed_files, save_features
+    from cpcframe.errors import UserError
+    from cpcframe.loading import load_run
+    from cpcframe.training.trainer import resolve_device
+
+    out = Path(args.out)
+    if out.suffix.lower() not in FORMATS:  # before the (slow) work, not after it
+        raise UserError(f"--out must end in {' or '.join(FORMATS)}, got {out.name!r}")
+    loaded = load_run(args.run_dir, device=resolve_device(args.device))
+    result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size)
+    save_features(out, result.features, metadata={
+        "run_dir": str(Path(args.run_dir).resolve()), "level": args.level,
+        "cpcframe_version": __version__})
+    files = len(set(result.sources.values()))
+    print(f"embedded {files} file(s) -> {len(result.features)} array(s) ({args.level}) -> {out}")
+    if result.skipped:
+        print("skipped inputs: " + ", ".join(f"{k}: {v}" for k, v in result.skipped.items()))
+    return 0

@@ -1,0 +1,134 @@
+"""Logistic regression on frozen features, many models trained at once.
+
+The transfer protocol of skip-thought and sentence CPC: a linear (logistic regression)
+classifier on frozen sentence embeddings, 10-fold cross-validation for MR, CR, SUBJ
+and MPQA, a fixed train/test split for TREC, the L2 penalty chosen on held-out data.
+Every fold and every candidate penalty is one of ``M`` independent models fitted in a
+single full-batch L-BFGS run (the objective is a sum of independent convex terms), so
+there is no Python loop over folds or penalties.
+
+Features are standardised with each model's own training statistics; the scaling is
+folded into the weights so no per-model copy of the features is made.
+"""
+
+from __future__ import annotations
+
+import attrs
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@attrs.frozen(eq=False)
+class LinearModels:
+    """``M`` fitted models: ``weight (M, D, C)``, ``bias (M, C)``, feature ``mean``/``scale (M, D)``."""
+
+    weight: Tensor
+    bias: Tensor
+    mean: Tensor
+    scale: Tensor
+
+    def logits(self, x: Tensor) -> Tensor:
+        """``(N, D) -> (M, N, C)``."""
+        w = self.weight / self.scale[:, :, None]  # (M, D, C) standardisation folded in
+        offset = torch.einsum("md,mdc->mc", self.mean, w)  # (M, C)
+        # (n: example, d: feature) x (m: model, d, c: class)
+        return torch.einsum("nd,mdc->mnc", x, w) - offset[:, None] + self.bias[:, None]
+
+    def predict(self, x: Tensor) -> Tensor:
+        """``(N, D) -> (M, N)`` predicted class of each example under each model."""
+        return self.logits(x).argmax(-1)
+
+
+def fit(x: Tensor, y: Tensor, train: Tensor, l2: Tensor, num_classes: int,
+        iterations: int = 100) -> LinearModels:
+    """Fit ``M`` multinomial logistic regressions.
+
+    Args:
+        x: ``(N, D)`` features; y: ``(N,)`` long classes.
+        train: ``(M, N)`` bool, the training examples of each model.
+        l2: ``(M,)`` penalty ``λ`` of each model's ``λ·||W||²`` (added to its mean loss).
+        num_classes: ``C``.
+        iterations: L-BFGS iterations.
+    """
+    x = x.float()
+    M, N = train.shape
+    D = x.shape[1]
+    w_train = train.float()
+    count = w_train.sum(1, keepdim=True).clamp(min=1)  # (M, 1)
+    mean = w_train @ x / count  # (M, D)
+    var = (w_train @ x.pow(2)) / count - mean.pow(2)
+    scale = var.clamp(min=0).sqrt().clamp(min=1e-6)
+    weight = torch.zeros(M, D, num_classes, device=x.device, requires_grad=True)
+    bias = torch.zeros(M, num_classes, device=x.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=iterations,
+                                  history_size=20, line_search_fn="strong_wolfe")
+    targets = y.repeat(M)  # (M·N,)
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        logits = LinearModels(weight, bias, mean, scale).logits(x)  # (M, N, C)
+        ce = F.cross_entropy(logits.reshape(M * N, num_classes), targets, reduction="none").view(M, N)
+        loss = ((ce * w_train).sum(1) / count[:, 0]).sum() + (l2 * weight.pow(2).sum((1, 2))).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    return LinearModels(weight.detach(), bias.detach(), mean, scale)
+
+
+def _accuracy(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:
+    """``(M, N)`` predictions, ``(N,)`` targets, ``(M, N)`` mask -> ``(M,)`` accuracy over the mask."""
+    correct = ((pred == y[None]) & mask).sum(1).float()
+    return correct / mask.sum(1).clamp(min=1).float()
+
+
+def fit_selected(x: Tensor, y: Tensor, train: Tensor, l2_grid: list[float], num_classes: int, *,
+                 generator: torch.Generator, validation_fraction: float = 0.1,
+                 iterations: int = 100) -> LinearModels:
+    """One model per row of ``train`` (``(F, N)``), each with the L2 penalty of ``l2_grid``
+    that scores best on a held-out ``validation_fraction`` of its own training examples."""
+    Fm, N = train.shape
+    device = x.device
+    if len(l2_grid) == 1:
+        penalties = torch.full((Fm,), l2_grid[0], device=device)
+    else:
+        G = len(l2_grid)
+        held = (torch.rand(N, generator=generator) < validation_fraction).to(device)  # (N,)
+        inner = train & ~held[None]  # (F, N)
+        val = train & held[None]
+        grid = torch.tensor(l2_grid, device=device)
+        # Model (f, g) = fold f with penalty g, flattened f-major.
+        trial = fit(x, y, inner.repeat_interleave(G, 0), grid.repeat(Fm), num_classes, iterations)
+        acc = _accuracy(trial.predict(x), y, val.repeat_interleave(G, 0)).view(Fm, G)
+        penalties = grid[acc.argmax(1)]  # first best: the grid's order breaks ties
+    return fit(x, y, train, penalties, num_classes, iterations)
+
+
+def cross_validate(x: Tensor, y: Tensor, folds: int, l2_grid: list[float], *, seed: int = 0,
+                   validation_fraction: float = 0.1, iterations: int = 100) -> float:
+    """Mean test accuracy over ``folds`` stratification-free folds of a random permutation."""
+    N = x.shape[0]
+    if N < folds:
+        raise ValueError(f"{N} labelled examples cannot be split into {folds} folds")
+    generator = torch.Generator().manual_seed(seed)
+    fold_of = torch.empty(N, dtype=torch.long)
+    fold_of[torch.randperm(N, generator=generator)] = torch.arange(N) % folds
+    fold_of = fold_of.to(x.device)
+    test = fold_of[None, :] == torch.arange(folds, device=x.device)[:, None]  # (F, N)
+    num_classes = int(y.max()) + 1
+    models = fit_selected(x, y, ~test, l2_grid, num_classes, generator=generator,
+                          validation_fraction=validation_fraction, iterations=iterations)
+    return float(_accuracy(models.predict(x), y, test).mean())
+
+
+def train_test(x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, l2_grid: list[float], *,
+               seed: int = 0, validation_fraction: float = 0.1, iterations: int = 100) -> float:
+    """Accuracy on a fixed test set of one model fitted on all of ``x`` (TREC's protocol)."""
+    generator = torch.Generator().manual_seed(seed)
+    num_classes = int(max(int(y.max()), int(y_test.max()))) + 1
+    train = torch.ones(1, x.shape[0], dtype=torch.bool, device=x.device)
+    models = fit_selected(x, y, train, l2_grid, num_classes, generator=generator,
+                          validation_fraction=validation_fraction, iterations=iterations)
+    return float((models.predict(x_test)[0] == y_test).float().mean())
