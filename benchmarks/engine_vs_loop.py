@@ -1,0 +1,264 @@
+"""The InfoNCE engine against a CPC_audio-style "loop over k" loss, at the CPC audio size.
+
+Run by hand (not part of the tests)::
+
+    .venv/bin/python benchmarks/engine_vs_loop.py               # CPU, 2 threads
+    .venv/bin/python benchmarks/engine_vs_loop.py --device cuda  # on a GPU
+    .venv/bin/python benchmarks/engine_vs_loop.py --help
+
+Size (van den Oord et al. 2018, CPC audio): batch 8, windows of 20480 samples -> T = 128
+latents of C = 512 (encoder), context H = 256 (GRU), K = 12 steps, 128 negatives.
+Only the loss head is timed (the ``W_k`` predictions and the loss, forward and
+backward): the encoder and GRU are the same for both variants.
+
+The loop reference is written the way the public CPC_audio code does it
+(``CPCUnsupersivedCriterion.sampleClean`` + ``PredictionNetwork`` + cross-entropy):
+negatives are drawn once per window position ``(b, t)`` anywhere in the batch and shared
+by all ``k``; only the first ``W = T - K`` positions are queries; then, for each ``k``,
+positive and negatives are concatenated into ``(B, 1+N, W, C)``, multiplied by ``W_k c_t``
+and reduced over ``C`` (a sum, i.e. a dot product, where CPC_audio takes a mean), and
+scored with cross-entropy. Both variants get the SAME negative indices (the engine through
+``info_nce(..., negatives=...)``), so their losses and gradients are equal; the script
+asserts that before timing.
+
+Peak memory: see ``benchmarks/README.md`` (CUDA: ``torch.cuda.max_memory_allocated``;
+CPU: the peak of live bytes reported by PyTorch's CPU allocator to the profiler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cpcframe.contrast import Contrast
+from cpcframe.infonce import InfoNCEConfig, info_nce
+
+
+def cpc_audio_negatives(B: int, T: int, W: int, N: int, device: torch.device,
+                        generator: torch.Generator) -> Tensor:
+    """``(B, N, W)`` flat indices into ``z.view(B·T, C)``, drawn as CPC_audio's ``sampleClean``:
+    any item of the batch, any location but the window position ``t`` itself."""
+    batch_idx = torch.randint(0, B, (N * W * B,), generator=generator)
+    seq_idx = torch.randint(1, T, (N * W * B,), generator=generator)
+    base = torch.arange(W).view(1, 1, W).expand(B, N, W).reshape(-1)
+    seq_idx = torch.remainder(seq_idx + base, T)
+    return (seq_idx + batch_idx * T).view(B, N, W).to(device)
+
+
+def loop_loss(c: Tensor, z: Tensor, w: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """CPC_audio's loss: a Python loop over the K steps.
+
+    Args: context ``c (B, T, H)``, latents ``z (B, T, C)``, predictors ``w (K, C, H)``,
+    negatives ``neg (B, N, W)``. Returns the mean loss over steps, ``(K,)`` losses and
+    ``(K,)`` accuracies.
+    """
+    B, T, C = z.shape
+    K = w.shape[0]
+    W = T - K
+    N = neg.shape[1]
+    neg_ext = z.reshape(B * T, C)[neg.reshape(-1)].view(B, N, W, C)
+    labels = torch.zeros(B * W, dtype=torch.long, device=z.device)
+    losses, accs = [], []
+    for k in range(1, K + 1):
+        pos = z[:, k:k + W].view(B, 1, W, C)
+        full = torch.cat([pos, neg_ext], dim=1)  # (B, 1+N, W, C)
+        pred = (c[:, :W] @ w[k - 1].T).view(B, 1, W, C)  # W_k c_t
+        out = (pred * full).sum(dim=3)  # (B, 1+N, W)
+        logits = out.permute(0, 2, 1).reshape(-1, N + 1)
+        losses.append(F.cross_entropy(logits, labels))
+        # CPC_audio uses argmax == 0, which counts a tie as correct; ties happen because its
+        # sampler may draw the positive itself as a negative. The engine's accuracy is strict
+        # (positive > every negative), so this reference is strict too.
+        accs.append((logits[:, 0] > logits[:, 1:].amax(1)).float().mean().detach())
+    losses_t = torch.stack(losses)
+    return losses_t.mean(), losses_t.detach(), torch.stack(accs)
+
+
+def engine_inputs(B: int, T: int, K: int, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The CPC_audio layout as a Contrast: query ``q = t·K + (k-1)``, positive ``t + k``
+    for ``t < W`` (other queries padded), negatives of ``(b, t)`` shared by every ``k``."""
+    W = T - K
+    N = neg.shape[1]
+    device = neg.device
+    t = torch.arange(T, device=device).repeat_interleave(K)  # (T·K,)
+    k = torch.arange(K, device=device).repeat(T)  # (T·K,)
+    positives = torch.where(t < W, t + k + 1, torch.full_like(t, -1))[:, None]  # (Q, 1)
+    per_t = torch.zeros(B, T, N, dtype=torch.long, device=device)
+    per_t[:, :W] = neg.permute(0, 2, 1)  # (B, W, N); padded queries get index 0 (unused)
+    negatives = per_t.repeat_interleave(K, dim=1)  # (B, T·K, N)
+    return positives, k, negatives
+
+
+def engine_loss(c: Tensor, z: Tensor, w: Tensor, positives: Tensor, steps: Tensor,
+                negatives: Tensor | None, config: InfoNCEConfig = InfoNCEConfig()):
+    B, T, C = z.shape
+    K = w.shape[0]
+    queries = torch.einsum("bth,kch->btkc", c, w).reshape(B, T * K, C)  # W_k c_t for all t, k
+    contrast = Contrast(queries=queries, keys=z, positives=positives, steps=steps,
+                        step_names=tuple(f"k{i}" for i in range(1, K + 1)))
+    return info_nce(contrast, config, negatives=negatives)
+
+
+def make_leaves(B, T, C, H, K, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.randn(B, T, C, generator=g) / C ** 0.25).to(device).requires_grad_()
+    c = torch.randn(B, T, H, generator=g).to(device).requires_grad_()
+    w = (torch.randn(K, C, H, generator=g) / (H ** 0.5 * C ** 0.25)).to(device).requires_grad_()
+    return z, c, w
+
+
+def check_equal(args, device) -> tuple[float, float, float]:
+    """Loss, per-step loss and accuracy, and gradients of the two variants agree."""
+    B, T, C, H, K, N = args.batch, args.length, args.latent, args.hidden, args.steps, args.negatives
+    neg = cpc_audio_negatives(B, T, T - K, N, device, torch.Generator().manual_seed(1))
+    positives, steps, negatives = engine_inputs(B, T, K, neg)
+    leaves_a = make_leaves(B, T, C, H, K, device)
+    leaves_b = make_leaves(B, T, C, H, K, device)
+    ref_loss, ref_steps, ref_acc = loop_loss(leaves_a[1], leaves_a[0], leaves_a[2], neg)
+    ref_loss.backward()
+    res = engine_loss(leaves_b[1], leaves_b[0], leaves_b[2], positives, steps, negatives)
+    res.loss.backward()
+    diff = abs(ref_loss.item() - res.loss.item())
+    assert diff < 1e-4, f"losses differ: loop {float(ref_loss)} engine {float(res.loss)}"
+    assert torch.allclose(ref_steps, res.loss_per_step, atol=1e-4), (ref_steps, res.loss_per_step)
+    assert torch.allclose(ref_acc, res.accuracy_per_step, atol=1e-6), (ref_acc, res.accuracy_per_step)
+    for a, b, name in zip(leaves_a, leaves_b, ("z", "c", "W")):
+        scale = a.grad.abs().max()
+        err = (a.grad - b.grad).abs().max() / scale
+        assert err < 1e-4, f"gradient of {name} differs (relative {err:.2e})"
+    return ref_loss.item(), res.loss.item(), diff
+
+
+def runner(variant: str, args, device):
+    B, T, C, H, K, N = args.batch, args.length, args.latent, args.hidden, args.steps, args.negatives
+    neg = cpc_audio_negatives(B, T, T - K, N, device, torch.Generator().manual_seed(1))
+    positives, steps, negatives = engine_inputs(B, T, K, neg)
+    z, c, w = make_leaves(B, T, C, H, K, device)
+    sampled = InfoNCEConfig(negatives="batch", num_negatives=N)
+
+    def clear():
+        for t in (z, c, w):
+            t.grad = None
+
+    def step():
+        if variant == "loop":
+            loss = loop_loss(c, z, w, neg)[0]
+        elif variant == "engine":
+            loss = engine_loss(c, z, w, positives, steps, negatives).loss
+        else:  # the engine drawing its own negatives (policy "batch"), as in training
+            loss = engine_loss(c, z, w, positives, steps, None, sampled).loss
+        loss.backward()
+
+    return step, clear
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_variant(variant, args, device) -> list[float]:
+    step, clear = runner(variant, args, device)
+    for _ in range(args.warmup):
+        clear()
+        step()
+    times = []
+    for _ in range(args.repeats):
+        clear()
+        sync(device)
+        start = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """The profiler's C++ side logs start/stop lines on file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def peak_memory(variant, args, device) -> int:
+    """Peak bytes of live tensors allocated during one forward+backward, above what was
+    live before it (inputs, parameters)."""
+    step, clear = runner(variant, args, device)
+    step()  # warm-up: lazy initialisations are not counted
+    clear()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    # Every allocation and free of the CPU allocator is a "[memory]" event with a signed
+    # byte count; their running sum in time order is the live memory, its max the peak.
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--length", type=int, default=128, help="T latents (20480 samples / 160)")
+    parser.add_argument("--latent", type=int, default=512, help="C, encoder channels")
+    parser.add_argument("--hidden", type=int, default=256, help="H, GRU units")
+    parser.add_argument("--steps", type=int, default=12, help="K")
+    parser.add_argument("--negatives", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    ref, eng, diff = check_equal(args, device)
+    print(f"size: B={args.batch} T={args.length} C={args.latent} H={args.hidden} K={args.steps} "
+          f"N={args.negatives} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+    if device.type == "cpu":
+        # Timings on a shared machine depend on its load: print it with the figures.
+        print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(f"loss: loop {ref:.6f}  engine {eng:.6f}  |diff| {diff:.2e}  (gradients equal too)")
+    rows = {}
+    for variant in ("loop", "engine", "engine+sampler"):
+        times = time_variant(variant, args, device)
+        rows[variant] = (statistics.median(times), min(times), max(times), peak_memory(variant, args, device))
+    print(f"\n{'variant':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9}")
+    for variant, (med, lo, hi, peak) in rows.items():
+        print(f"{variant:<15} {med:9.4f} {lo:8.4f} {hi:8.4f} {peak / 2**20:9.1f}")
+    speed = rows["loop"][0] / rows["engine"][0]
+    mem = rows["loop"][3] / max(rows["engine"][3], 1)
+    print(f"\nengine is {speed:.1f}x faster (median forward+backward) and uses {mem:.1f}x less peak memory")
+    print("(engine+sampler: the engine drawing its own 128 negatives per query; timing only, "
+          "its negatives differ from the loop's)")
+
+
+if __name__ == "__main__":
+    main()
