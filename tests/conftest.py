@@ -10,9 +10,6 @@ import pytest
 import torch
 
 TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
 sys.path.insert(0, str(TESTS))
 os.environ["CPCFRAME_PLUGINS"] = "toy_plugin"
 # Subprocesses (CLI tests) find the toy plugin the same way.
@@ -32,9 +29,3 @@ def registry():
     from cpcframe.plugins import default_registry
 
     return default_registry()
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env

@@ -6,8 +6,10 @@ It is deliberately a plain third-party-style module: the core treats it like any
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import attrs
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,6 +81,13 @@ class ToyCrop(ViewSampler):
         start = int(torch.randint(0, slots, (1,), generator=generator)) * self.align
         return (example.data[:, start:start + self.window],)
 
+    def inference_views(self, path: Path, run_dir: Path | None = None):
+        """A ``.npy`` file holding a 1-D signal -> one ``(1, S)`` view keyed by the file's stem."""
+        signal = np.load(path, allow_pickle=False)
+        if signal.ndim != 1 or signal.shape[0] < 16:
+            raise ValueError(f"expected a 1-D signal of at least 16 samples, got shape {signal.shape}")
+        return [(path.stem, torch.as_tensor(signal, dtype=torch.float32)[None])]
+
 
 def build_toy_crop(config: ToyCropConfig) -> ToyCrop:
     """Random aligned crops (tests)."""
@@ -120,6 +129,37 @@ def build_toy_conv(config: ToyConvConfig) -> ToyConv:
     return ToyConv(config)
 
 
+@attrs.frozen
+class ToyConv2dConfig:
+    channels: int = attrs.field(default=16, validator=positive)
+
+
+class ToyConv2d(cpcframe.Encoder):
+    """``(B, 1, S) -> (B, S // 16, channels)`` through 2-D convolutions: the crop is folded
+    into a ``(B, 1, S // 16, 16)`` image (rows of 16 samples), so ``train.channels_last``
+    has 4-D weights and activations to act on."""
+
+    def __init__(self, config: ToyConv2dConfig):
+        super().__init__()
+        c = config.channels
+        self.net = nn.Sequential(nn.Conv2d(1, c, (1, 4), stride=(1, 4)), nn.ReLU(),
+                                 nn.Conv2d(c, c, (1, 4), stride=(1, 4)), nn.ReLU())
+        self.output_dim = c
+
+    def example_input(self, batch_size: int = 2):
+        return torch.randn(batch_size, 1, 256)
+
+    def forward(self, view):
+        B, _, S = view.shape
+        image = view.reshape(B, 1, S // 16, 16)
+        return self.net(image).mean(dim=3).transpose(1, 2)  # (B, c, S/16, 1) -> (B, S/16, c)
+
+
+def build_toy_conv2d(config: ToyConv2dConfig) -> ToyConv2d:
+    """2-D convolutions over the folded crop (tests of channels-last)."""
+    return ToyConv2d(config)
+
+
 @cpcframe.hookimpl
 def register_datasets(register):
     register("toy_sequences", build_toy_sequences, ToySequencesConfig)
@@ -133,3 +173,4 @@ def register_view_samplers(register):
 @cpcframe.hookimpl
 def register_encoders(register):
     register("toy_conv", build_toy_conv, ToyConvConfig)
+    register("toy_conv2d", build_toy_conv2d, ToyConv2dConfig)

@@ -129,9 +129,13 @@ class Trainer:
             check_model(self.model)
         if r.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward_model = self.dist.wrap(self.model)
         if r.train.compile:
-            self.forward_model = torch.compile(self.forward_model)
+            # The encoder and context model hold the compute; the critic builds Contrast
+            # objects, which torch.compile cannot trace. Module.compile() compiles in
+            # place, so parameter names (and checkpoints) stay the same.
+            self.model.encoder.compile()
+            self.model.context.compile()
+        self.forward_model = self.dist.wrap(self.model)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=r.train.lr, betas=r.train.betas,
                                            eps=r.train.eps, weight_decay=r.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

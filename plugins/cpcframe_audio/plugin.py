@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_audio import encoder, librispeech, probe, synthetic, views
+from cpcframe_audio import encoder, hf_audio, librispeech, probe, synthetic, views
 
 
 @hookimpl
@@ -24,6 +24,7 @@ def register_view_samplers(register):
 @hookimpl
 def register_datasets(register):
     register("librispeech", librispeech.build_librispeech, librispeech.LibriSpeechConfig)
+    register("hf_audio", hf_audio.build_hf_audio, hf_audio.HFAudioConfig)
     register("synthetic_speech", synthetic.build_synthetic_speech, synthetic.SyntheticSpeechConfig)
 
 

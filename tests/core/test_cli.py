@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import ROOT, TESTS, cli_env
+from testpaths import ROOT, TESTS, cli_env
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 

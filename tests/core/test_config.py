@@ -11,7 +11,7 @@ from cpcframe.config.loader import (apply_overrides, dump_recipe, load_recipe, p
 from cpcframe.config.structure import Structurer, is_missing
 from cpcframe.errors import RecipeError, UserError
 
-from conftest import TESTS
+from testpaths import TESTS
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 

@@ -56,7 +56,13 @@ def test_context_model_contract(component):
 @pytest.mark.parametrize("component", components("critic"))
 def test_critic_contract(component):
     torch.manual_seed(0)
-    critic = component.build(latent_dim=8, context_dim=6)
+    try:
+        critic = component.build(latent_dim=8, context_dim=6)
+    except ValueError as exc:
+        # A critic that compares context and latent vectors directly (AMDIM) may require
+        # equal sizes, but must say so eagerly, naming both.
+        assert "latent_dim=8" in str(exc) and "context_dim=6" in str(exc), exc
+        critic = component.build(latent_dim=8, context_dim=8)
     latents, contexts, batch = critic.example_input(4)
     contrasts = critic(latents, contexts, batch)
     assert contrasts

@@ -27,7 +27,7 @@ import cpcframe
 from cpcframe.plugins import build_registry, make_plugin_manager
 
 import test_contract as contract
-from conftest import ROOT
+from testpaths import ROOT
 
 EXAMPLE = ROOT / "docs" / "example-plugin"
 RECIPE = EXAMPLE / "recipe.toml"

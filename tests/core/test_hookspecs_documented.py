@@ -10,7 +10,7 @@ import pytest
 from cpcframe import hookspecs
 from cpcframe.plugins import make_plugin_manager
 
-from conftest import ROOT
+from testpaths import ROOT
 
 GUIDE = ROOT / "docs" / "writing-plugins.md"
 #: ``factory(config, *, input_dim: int) -> cpcframe.ContextModel``

@@ -15,7 +15,7 @@ from cpcframe.errors import UnknownComponentError
 from cpcframe.plugins import build_registry, make_plugin_manager
 from cpcframe.registry import DuplicateComponentError
 
-from conftest import ROOT, cli_env
+from testpaths import ROOT, cli_env
 
 BUILT_INS = {"sequence", "audio", "image", "text"}
 

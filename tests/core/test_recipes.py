@@ -6,7 +6,7 @@ import pytest
 
 from cpcframe.config.loader import load_recipe
 
-from conftest import ROOT
+from testpaths import ROOT
 
 RECIPES = sorted((ROOT / "recipes").rglob("*.toml"))
 

@@ -17,7 +17,7 @@ from cpcframe.training import checkpoint as ckpt
 from cpcframe.training.run_dir import RunDir
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
-from conftest import ROOT, TESTS, cli_env
+from testpaths import ROOT, TESTS, cli_env
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 CLI = [sys.executable, "-m", "cpcframe"]

@@ -1,0 +1,218 @@
+"""A whole CPC training step at the paper's audio size: cpcframe's engine vs a loop over k.
+
+Run by hand (not part of the tests)::
+
+    .venv/bin/python benchmarks/train_step_vs_loop.py                      # CPU, 2 threads
+    .venv/bin/python benchmarks/train_step_vs_loop.py --device cuda        # on a GPU
+    .venv/bin/python benchmarks/train_step_vs_loop.py --device cuda --precision bf16
+
+Size (van den Oord et al. 2018, section 3.1): batch 8, windows of 20480 samples; encoder of
+five strided convolutions (strides 5,4,2,2,2, kernels 10,8,4,4,4, 512 channels, CPC_audio's
+channel norm) -> T = 128 latents of C = 512; GRU of 256 units; K = 12 steps; 128 negatives.
+
+One step = forward, loss, backward and an AdamW update, as the trainer does it. The two
+variants share the encoder, the GRU and the optimizer; they differ in the loss head:
+
+* ``engine``: cpcframe's ``cpc_steps`` critic (one ``Linear(256, 12·512)`` for all ``W_k``)
+  and the InfoNCE engine (all steps, queries and 128 sampled negatives per query in batched
+  ops), plus the per-step metrics the trainer logs.
+* ``loop``: the public CPC_audio code's way (``CPCUnsupersivedCriterion``): negatives drawn
+  on the device once per window position ``(b, t)`` and shared by the ``k``s, then a Python
+  loop over ``k`` that concatenates positive and negatives into ``(B, 1+N, W, C)``, scores
+  them against ``W_k c_t`` and takes a cross-entropy (``loop_loss`` of
+  ``benchmarks/engine_vs_loop.py``, whose equality with the engine that script checks).
+
+It also times the shared part alone (encoder + GRU forward/backward + optimizer on a
+trivial loss) so that what dominates a step is visible: the loss head's speed-up is
+``(loop - shared) / (engine - shared)``, the whole step's is ``loop / engine``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+HERE = Path(__file__).resolve().parent
+
+
+def _engine_vs_loop():
+    """The loop-style reference of ``benchmarks/engine_vs_loop.py`` (same folder)."""
+    spec = importlib.util.spec_from_file_location("engine_vs_loop", HERE / "engine_vs_loop.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def audio_encoder() -> nn.Module:
+    """The audio plugin's ``cpc_audio`` encoder with the paper's defaults."""
+    try:
+        from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
+    except ImportError:  # pragma: no cover - the audio plugin is part of the repository
+        sys.exit("benchmarks/train_step_vs_loop.py needs the audio plugin (plugins/cpcframe_audio)")
+    return CPCAudioEncoder(AudioEncoderConfig())
+
+
+class Shared(nn.Module):
+    """Encoder + GRU, identical in both variants: ``(B, 1, S) -> z (B, T, 512), c (B, T, 256)``."""
+
+    def __init__(self, hidden: int = 256):
+        super().__init__()
+        self.encoder = audio_encoder()
+        self.gru = nn.GRU(self.encoder.output_dim, hidden, batch_first=True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z = self.encoder(x)
+        c, _ = self.gru(z)
+        return z, c
+
+
+def engine_model(args):
+    from cpcframe.model import ContrastiveModel
+    from cpcframe_sequence.context_models import RecurrentConfig, build_gru
+    from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
+
+    encoder = audio_encoder()
+    context = build_gru(RecurrentConfig(hidden_size=args.hidden), input_dim=encoder.output_dim)
+    critic = build_step_critic(StepCriticConfig(steps=args.steps), latent_dim=encoder.output_dim,
+                               context_dim=args.hidden)
+    return ContrastiveModel(encoder, context, critic)
+
+
+def cpc_audio_negatives_on_device(B: int, T: int, W: int, N: int, device: torch.device) -> Tensor:
+    """``(B, N, W)`` flat indices into ``z.view(B·T, C)``, drawn on the device as CPC_audio's
+    ``sampleClean`` does (any item, any location but the position itself)."""
+    batch_idx = torch.randint(0, B, (N * W * B,), device=device)
+    seq_idx = torch.randint(1, T, (N * W * B,), device=device)
+    base = torch.arange(W, device=device).view(1, 1, W).expand(B, N, W).reshape(-1)
+    seq_idx = torch.remainder(seq_idx + base, T)
+    return (seq_idx + batch_idx * T).view(B, N, W)
+
+
+def make_steps(args, device: torch.device):
+    """``{variant: step()}``; each step is a full optimisation step on the same batch."""
+    from cpcframe.batch import Batch
+    from cpcframe.infonce import InfoNCEConfig
+    from cpcframe.model import contrastive_loss
+
+    ref = _engine_vs_loop()
+    g = torch.Generator().manual_seed(0)
+    x = (0.1 * torch.randn(args.batch, 1, args.window, generator=g)).to(device)
+    batch = Batch(views=(x,), groups=torch.arange(args.batch, device=device))
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+    torch.manual_seed(0)
+    model = engine_model(args).to(device)
+    opt_e = torch.optim.AdamW(model.parameters(), lr=2e-4)
+    config = InfoNCEConfig(num_negatives=args.negatives)
+
+    def engine():
+        with autocast():
+            out = contrastive_loss(model(batch), config)  # metrics: floats, as the trainer logs
+        opt_e.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt_e.step()
+
+    torch.manual_seed(0)
+    shared = Shared(args.hidden).to(device)
+    K, C, H = args.steps, shared.encoder.output_dim, args.hidden
+    w = nn.Parameter(torch.randn(K, C, H, device=device) / H ** 0.5)
+    opt_l = torch.optim.AdamW(list(shared.parameters()) + [w], lr=2e-4)
+
+    def loop():
+        with autocast():
+            z, c = shared(x)
+            B, T, _ = z.shape
+            neg = cpc_audio_negatives_on_device(B, T, T - K, args.negatives, device)
+            loss, per_step, acc = ref.loop_loss(c, z, w, neg)
+        opt_l.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_l.step()
+        per_step.cpu(), acc.cpu()  # CPC_audio logs per-step losses and accuracies each step
+
+    torch.manual_seed(0)
+    alone = Shared(args.hidden).to(device)
+    opt_s = torch.optim.AdamW(alone.parameters(), lr=2e-4)
+
+    def shared_only():
+        with autocast():
+            z, c = alone(x)
+            loss = z.float().mean() + c.float().mean()
+        opt_s.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_s.step()
+        loss.item()
+
+    return {"shared": shared_only, "engine": engine, "loop": loop}
+
+
+def timed(step, device: torch.device, warmup: int, repeats: int) -> list[float]:
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                        help="autocast dtype for both variants")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--window", type=int, default=20480, help="samples per window")
+    parser.add_argument("--hidden", type=int, default=256, help="GRU units")
+    parser.add_argument("--steps", type=int, default=12, help="K")
+    parser.add_argument("--negatives", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=None, help="default: 1 on CPU, 5 on GPU")
+    parser.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 30 on GPU")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
+    repeats = args.repeats if args.repeats is not None else (30 if gpu else 3)
+
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
+    print(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
+          f"N={args.negatives}, {args.precision}, on {name}, torch {torch.__version__}")
+    steps = make_steps(args, device)
+    rows = {}
+    for variant in ("shared", "engine", "loop"):
+        times = timed(steps[variant], device, warmup, repeats)
+        rows[variant] = statistics.median(times)
+        print(f"  {variant:<7} median {1000 * rows[variant]:9.1f} ms  (min {1000 * min(times):.1f}, "
+              f"max {1000 * max(times):.1f}, {repeats} steps)")
+    shared, engine, loop = rows["shared"], rows["engine"], rows["loop"]
+    print(f"\nwhole step: engine is {loop / engine:.2f}x faster than the loop "
+          f"({1000 * loop:.1f} -> {1000 * engine:.1f} ms)")
+    head_e, head_l = engine - shared, loop - shared
+    if head_e > 0 and head_l > 0:
+        print(f"loss head (step - shared): {1000 * head_l:.1f} -> {1000 * head_e:.1f} ms, "
+              f"{head_l / head_e:.1f}x faster")
+    print(f"encoder + GRU + optimizer (shared): {100 * shared / engine:.0f}% of an engine step, "
+          f"{100 * shared / loop:.0f}% of a loop step")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""CPC's audio encoder ``g_enc``: strided 1-D convolutions over the raw waveform.
+
+van den Oord et al. 2018 (arXiv 1807.03748), section 3.1: five convolutions with strides
+(5, 4, 2, 2, 2), kernels (10, 8, 4, 4, 4), 512 channels and ReLUs; one latent every
+``5·4·2·2·2 = 160`` samples (10 ms at 16 kHz). Padding follows CPC_audio's
+``CPCEncoder`` (3, 2, 1, 1, 1 = ``ceil((kernel - stride) / 2)``) so that a window of
+``S`` samples gives exactly ``S // 160`` latents.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import attrs
+import torch
+from torch import Tensor, nn
+
+from cpcframe import Encoder
+from cpcframe.config.validators import non_negative, positive
+
+NormKind = Literal["channel", "layer", "batch", "none"]
+
+
+@attrs.frozen
+class AudioEncoderConfig:
+    """Options of ``cpc_audio``.
+
+    Attributes:
+        hidden: channels of every convolution (CPC: 512); the latent size ``C``.
+        strides: stride of each convolution; their product is the downsampling.
+        kernels: kernel size of each convolution (same length as ``strides``).
+        padding: padding of each convolution; empty = ``ceil((kernel - stride) / 2)``,
+            CPC_audio's (3, 2, 1, 1, 1) for the paper's layers.
+        norm: normalisation after each convolution: ``channel`` (CPC_audio's
+            ``ChannelNorm``: per time step over channels, unbiased variance, its default),
+            ``layer`` (``nn.LayerNorm`` over channels per time step), ``batch``
+            (``BatchNorm1d``; mixes items of a batch, which lets CPC cheat through batch
+            statistics on small batches) or ``none``. The paper does not say.
+        sample_channels: input channels (1 = mono waveform).
+        normalize_input: standardise each item's waveform (zero mean, unit variance over
+            its samples) before the first convolution, as wav2vec 2.0 does. Off in the
+            paper. At speech amplitudes (std ~0.05) the first layer's bias otherwise
+            dominates its output, so every latent starts out nearly the same vector and
+            learning is slow; small models trained briefly need it.
+    """
+
+    hidden: int = attrs.field(default=512, validator=positive)
+    strides: tuple[int, ...] = attrs.field(default=(5, 4, 2, 2, 2), validator=positive)
+    kernels: tuple[int, ...] = attrs.field(default=(10, 8, 4, 4, 4), validator=positive)
+    padding: tuple[int, ...] = attrs.field(default=(), validator=non_negative)
+    norm: NormKind = attrs.field(default="channel",
+                                 validator=attrs.validators.in_(("channel", "layer", "batch", "none")))
+    sample_channels: int = attrs.field(default=1, validator=positive)
+    normalize_input: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if not self.strides:
+            raise ValueError("strides must name at least one convolution")
+        if len(self.kernels) != len(self.strides):
+            raise ValueError(f"kernels has {len(self.kernels)} entries but strides has "
+                             f"{len(self.strides)}; give one kernel per stride")
+        if self.padding and len(self.padding) != len(self.strides):
+            raise ValueError(f"padding has {len(self.padding)} entries but strides has "
+                             f"{len(self.strides)}; give one per stride, or none for the default")
+        for i, (k, s) in enumerate(zip(self.kernels, self.strides)):
+            if k < s:
+                raise ValueError(f"kernels[{i}]={k} is smaller than strides[{i}]={s}: "
+                                 "the convolution would skip samples")
+
+    @property
+    def paddings(self) -> tuple[int, ...]:
+        return self.padding or tuple(math.ceil((k - s) / 2) for k, s in zip(self.kernels, self.strides))
+
+    @property
+    def downsampling(self) -> int:
+        return math.prod(self.strides)
+
+
+class ChannelNorm(nn.Module):
+    """CPC_audio's ``ChannelNorm``: normalise ``(B, C, T)`` over ``C`` at every time step.
+
+    Unlike batch norm it is per item and per time step, so it is causal and cannot leak
+    information between the items that serve as each other's negatives.
+    Parameters are shaped ``(1, C, 1)`` as in CPC_audio, so its checkpoints map 1:1.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(1, channels, 1)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1)) if affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean(dim=1, keepdim=True)
+        var = x.var(dim=1, keepdim=True)  # unbiased, as CPC_audio
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            x = x * self.weight + self.bias
+        return x
+
+
+class _LayerNormChannels(nn.Module):
+    """``nn.LayerNorm`` over channels of a ``(B, C, T)`` tensor, per time step."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "channel":
+        return ChannelNorm(channels)
+    if kind == "layer":
+        return _LayerNormChannels(channels)
+    if kind == "batch":
+        return nn.BatchNorm1d(channels)
+    return nn.Identity()
+
+
+class CPCAudioEncoder(Encoder):
+    """``(B, 1, S)`` float waveform -> ``(B, S // downsampling, hidden)`` latents ``z``.
+
+    Also accepts ``(B, S)``. Each layer is conv -> norm -> ReLU. The convolutions' output
+    may hold one more step than ``S // downsampling`` when ``S`` is not a multiple of it
+    (a partly padded last step); it is dropped so the length is the same for every ``S``.
+
+    Attributes:
+        output_dim: ``hidden``.
+        downsampling: samples per latent (160 for the paper's layers: 10 ms at 16 kHz).
+    """
+
+    def __init__(self, config: AudioEncoderConfig = AudioEncoderConfig()):
+        super().__init__()
+        self.config = config
+        self.output_dim = config.hidden
+        self.downsampling = config.downsampling
+        layers: list[nn.Module] = []
+        in_channels = config.sample_channels
+        for kernel, stride, pad in zip(config.kernels, config.strides, config.paddings):
+            layers += [nn.Conv1d(in_channels, config.hidden, kernel, stride=stride, padding=pad),
+                       _norm(config.norm, config.hidden), nn.ReLU()]
+            in_channels = config.hidden
+        self.layers = nn.Sequential(*layers)
+
+    def example_input(self, batch_size: int = 2) -> Tensor:
+        """``(batch_size, channels, 4 * downsampling)`` random waveforms (contract tests)."""
+        return torch.randn(batch_size, self.config.sample_channels, 4 * self.downsampling)
+
+    def output_length(self, samples: int) -> int:
+        """Latents for a waveform of ``samples`` samples."""
+        return samples // self.downsampling
+
+    def forward(self, view: Tensor) -> Tensor:
+        if not isinstance(view, Tensor):
+            raise TypeError(f"cpc_audio expects a waveform tensor (B, 1, S), got {type(view).__name__}")
+        if view.dim() == 2:
+            view = view[:, None, :]
+        if view.dim() != 3 or view.shape[1] != self.config.sample_channels:
+            raise ValueError(f"cpc_audio expects a waveform (B, {self.config.sample_channels}, S), "
+                             f"got shape {tuple(view.shape)}")
+        T = self.output_length(view.shape[-1])
+        if T < 1:
+            raise ValueError(f"cpc_audio needs at least {self.downsampling} samples per item, "
+                             f"got {view.shape[-1]}")
+        if self.config.normalize_input:
+            mean = view.mean(dim=(1, 2), keepdim=True)
+            std = view.std(dim=(1, 2), keepdim=True)
+            view = (view - mean) / (std + 1e-5)
+        z = self.layers(view)  # (B, C, T') with T' >= T
+        return z[:, :, :T].transpose(1, 2)  # (B, T, C), channels-last
+
+
+def build_cpc_audio_encoder(config: AudioEncoderConfig) -> CPCAudioEncoder:
+    """CPC's strided-convolution waveform encoder (one 512-d latent per 10 ms)."""
+    return CPCAudioEncoder(config)

@@ -1,0 +1,320 @@
+"""``speech``: linear phone and speaker classification on frozen features (CPC, section 3.1).
+
+* **phone**: one label per 10 ms frame (one per latent); a linear classifier on the
+  frame's context vector ``c_t``. Labels and features of an utterance may differ in
+  length by a frame or two (the CPC labels stop early); both are cut to the shorter.
+* **speaker**: a linear classifier on each utterance's mean-pooled context.
+
+Train on the training split, score on the held-out one: the dataset's test split when
+it has one (the CPC split lists), else a deterministic held-out share of utterances.
+Speaker identification needs the test speakers seen in training, so the held-out share
+is taken within each speaker (for a speaker with a single utterance, the end of that
+utterance is held out). With ``baselines`` the same probes score a random-init model of
+the same architecture and MFCCs (CPC's table: random 27.6 / MFCC 39.7 / CPC 64.6 phone
+accuracy; 1.87 / 17.6 / 97.4 speaker accuracy on LibriSpeech-100h).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zlib
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+import torch
+from torch import Tensor
+
+from cpcframe import DatasetContext, Probe, ProbeContext, UserError
+from cpcframe.config.validators import non_negative, positive
+from cpcframe_audio.features import (LABEL_HOP, encode_utterance, label_positions, mfcc_utterance,
+                                     model_hop)
+from cpcframe_audio.linear import train_linear
+
+TASKS = ("phone", "speaker")
+
+
+def _fraction(_inst, attribute, value) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"must be between 0 and 1 (exclusive), got {value!r}")
+
+
+def _tasks(_inst, attribute, value) -> None:
+    for task in value:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if not value:
+        raise ValueError("must name at least one task")
+
+
+@attrs.frozen
+class SpeechProbeConfig:
+    """Options of ``speech``.
+
+    Attributes:
+        tasks: ``phone`` and/or ``speaker``.
+        level: ``context`` (c_t, the paper's) or ``latent`` (z_t).
+        baselines: also score a random-init model and MFCCs (``cpcframe probe --baselines``).
+        chunk: samples per encoded piece of an utterance (0 = the recipe's window when its
+            view sampler has one, else 20480); bounds memory and matches training lengths.
+        batch_size: pieces per forward pass.
+        test_fraction: held-out share of utterances when the dataset has no test split.
+        max_utterances: utterances used per split, spread over speakers (0 = all).
+        max_frames: phone frames kept for training (a uniform, seeded subset; the test
+            split keeps up to half as many).
+        max_iter: L-BFGS iterations of each classifier.
+        l2: L2 weight of the classifiers.
+        mfcc_coefficients: cepstra of the MFCC baseline (with deltas: 3x as many features).
+    """
+
+    tasks: tuple[str, ...] = attrs.field(default=TASKS, validator=_tasks)
+    level: Literal["context", "latent"] = attrs.field(
+        default="context", validator=attrs.validators.in_(("context", "latent")))
+    baselines: bool = False
+    chunk: int = attrs.field(default=0, validator=non_negative)
+    batch_size: int = attrs.field(default=16, validator=positive)
+    test_fraction: float = attrs.field(default=0.2, validator=_fraction)
+    max_utterances: int = attrs.field(default=0, validator=non_negative)
+    max_frames: int = attrs.field(default=100_000, validator=positive)
+    max_iter: int = attrs.field(default=200, validator=positive)
+    l2: float = attrs.field(default=1e-4, validator=non_negative)
+    mfcc_coefficients: int = attrs.field(default=13, validator=positive)
+
+
+@attrs.define(eq=False)
+class Use:
+    """How the probe uses one utterance: ``role`` per task is ``train``, ``test``, ``split``
+    (first part train, the rest test) or ``None``."""
+
+    dataset: Any
+    index: int
+    speaker: str
+    phone: str | None = None
+    speaker_role: str | None = None
+    roles: np.ndarray | None = None  # (L,) bool per label frame: True = test
+    keep: np.ndarray | None = None  # (L,) bool, label frames used for phones
+
+
+def _hash(seed: int, key: str) -> int:
+    return zlib.crc32(f"{seed}:{key}".encode())
+
+
+def _spread(indices: list[int], dataset: Any, limit: int, seed: int) -> list[int]:
+    """At most ``limit`` indices, round-robin over speakers (so every speaker appears)."""
+    if not limit or len(indices) <= limit:
+        return indices
+    rank: dict[int, int] = {}
+    by_speaker: dict[int, list[int]] = defaultdict(list)
+    for i in sorted(indices, key=lambda i: _hash(seed, dataset.keys[i])):
+        by_speaker[dataset.groups[i]].append(i)
+    for members in by_speaker.values():
+        for r, i in enumerate(members):
+            rank[i] = r
+    return sorted(sorted(indices, key=lambda i: (rank[i], _hash(seed, dataset.keys[i])))[:limit])
+
+
+def _hold_out(keys: list[Any], fraction: float, seed: int, name: Callable[[Any], str]) -> set:
+    """Deterministic held-out subset: ``round(fraction·n)`` (1 to n-1 when n >= 2)."""
+    n = len(keys)
+    if n < 2:
+        return set()
+    k = min(max(int(round(fraction * n)), 1), n - 1)
+    return set(sorted(keys, key=lambda x: _hash(seed, name(x)))[:k])
+
+
+class SpeechProbe(Probe):
+    """Linear phone (per frame) and speaker (per utterance) classification; see the module doc."""
+
+    def __init__(self, config: SpeechProbeConfig = SpeechProbeConfig()):
+        self.config = config
+
+    # ---- data ---------------------------------------------------------------------
+    def datasets(self, context: ProbeContext) -> tuple[Any, Any | None]:
+        from cpcframe.data.context import default_cache_dir
+        from cpcframe.plugins import default_registry
+
+        recipe = context.recipe
+        spec = recipe.data.dataset
+        registry = default_registry()
+
+        def build(split: str):
+            ctx = DatasetContext(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
+                                 min_length=0, run_dir=context.run_dir)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # training already reported the corpus's problems
+                return spec.build(registry, context=ctx)
+
+        train = build("train")
+        test = build("test") if getattr(train, "test_split_available", False) else None
+        return train, test
+
+    def plan(self, train: Any, test: Any | None, seed: int, hop: int) -> list[Use]:
+        cfg = self.config
+        uses: list[Use] = []
+        min_samples = 2 * max(hop, LABEL_HOP)
+        for dataset, split in ((train, "train"), (test, "test")):
+            if dataset is None:
+                continue
+            usable = [i for i in range(len(dataset)) if int(dataset.lengths[i]) >= min_samples]
+            for i in _spread(usable, dataset, cfg.max_utterances, seed):
+                use = Use(dataset, i, dataset.speaker_ids[dataset.groups[i]])
+                use.speaker_role = split if test is not None else None
+                if dataset.has_labels(i):
+                    use.phone = split if test is not None else None
+                uses.append(use)
+        if test is None:  # hold out within the training split
+            labelled = [u for u in uses if u.dataset.has_labels(u.index)]
+            held = _hold_out(labelled, cfg.test_fraction, seed, lambda u: u.dataset.keys[u.index])
+            for u in labelled:
+                u.phone = "test" if u in held else "train"
+            if len(labelled) == 1:
+                labelled[0].phone = "split"
+            by_speaker: dict[str, list[Use]] = defaultdict(list)
+            for u in uses:
+                by_speaker[u.speaker].append(u)
+            for members in by_speaker.values():
+                if len(members) == 1:
+                    members[0].speaker_role = "split"
+                    continue
+                held = _hold_out(members, cfg.test_fraction, seed + 1, lambda u: u.dataset.keys[u.index])
+                for u in members:
+                    u.speaker_role = "test" if u in held else "train"
+        # Each label frame's role, and the same seeded subset of frames for every feature set.
+        labelled = [u for u in uses if u.phone is not None]
+        for u in labelled:
+            n = self._num_labels(u)
+            u.roles = np.full(n, u.phone == "test")  # True = test frame
+            if u.phone == "split":
+                u.roles[int(n * (1 - cfg.test_fraction)):] = True
+        rng = np.random.default_rng(seed)
+        totals = [sum(int((u.roles == side).sum()) for u in labelled) for side in (False, True)]
+        budgets = [cfg.max_frames, max(cfg.max_frames // 2, 1)]
+        share = [min(1.0, b / max(t, 1)) for b, t in zip(budgets, totals)]
+        for u in labelled:
+            u.keep = rng.random(len(u.roles)) < np.where(u.roles, share[1], share[0])
+        return uses
+
+    @staticmethod
+    def _num_labels(use: Use) -> int:
+        labels = use.dataset.labels(use.index)
+        samples = int(use.dataset.lengths[use.index])
+        return min(len(labels), samples // LABEL_HOP) if labels is not None else 0
+
+    # ---- features -------------------------------------------------------------------
+    def collect(self, uses: list[Use], features: Callable[[Tensor], Tensor], hop: int) -> dict[str, Any]:
+        """Phone rows and speaker vectors of ``uses`` under one feature extractor."""
+        frac = self.config.test_fraction
+        phone: dict[str, tuple[list[Tensor], list[Tensor]]] = {"train": ([], []), "test": ([], [])}
+        speaker: dict[str, tuple[list[Tensor], list[str]]] = {"train": ([], []), "test": ([], [])}
+        for u in uses:
+            wave = u.dataset.waveform(u.index)
+            feats = features(wave)  # (T, D)
+            T = feats.shape[0]
+            if u.phone is not None:
+                labels = u.dataset.labels(u.index)
+                n = self._num_labels(u)
+                rows = feats[label_positions(n, hop, T)]  # (n, D), row i <-> label frame i
+                for role, side in (("train", False), ("test", True)):
+                    mask = torch.from_numpy((u.roles == side) & u.keep)
+                    phone[role][0].append(rows[mask])
+                    phone[role][1].append(labels[:n][mask])
+            if u.speaker_role == "split":
+                cut = max(1, int(T * (1 - frac)))
+                speaker["train"][0].append(feats[:cut].mean(0))
+                speaker["train"][1].append(u.speaker)
+                speaker["test"][0].append(feats[cut:].mean(0) if cut < T else feats.mean(0))
+                speaker["test"][1].append(u.speaker)
+            elif u.speaker_role is not None:
+                speaker[u.speaker_role][0].append(feats.mean(0))
+                speaker[u.speaker_role][1].append(u.speaker)
+        return {"phone": phone, "speaker": speaker}
+
+    # ---- scoring ---------------------------------------------------------------------
+    def score(self, collected: dict[str, Any], seed: int, details: dict[str, Any], name: str) -> dict[str, float]:
+        cfg = self.config
+        out: dict[str, float] = {}
+        if "phone" in cfg.tasks:
+            (xtr, ytr), (xte, yte) = collected["phone"]["train"], collected["phone"]["test"]
+            if xtr and xte and sum(len(y) for y in ytr) and sum(len(y) for y in yte):
+                xtr_t, ytr_t, xte_t, yte_t = torch.cat(xtr), torch.cat(ytr), torch.cat(xte), torch.cat(yte)
+                classes = int(max(ytr_t.max(), yte_t.max())) + 1
+                probe = train_linear(xtr_t, ytr_t, classes, l2=cfg.l2, max_iter=cfg.max_iter, seed=seed)
+                out["phone"] = probe.accuracy(xte_t, yte_t)
+                details.setdefault("phone", {}).update({
+                    "train_frames": len(ytr_t), "test_frames": len(yte_t), "classes": classes,
+                    "majority_baseline": float(torch.bincount(yte_t).max()) / len(yte_t),
+                    f"{name}_train_accuracy": probe.accuracy(xtr_t, ytr_t)})
+        if "speaker" in cfg.tasks:
+            (xtr, str_), (xte, ste) = collected["speaker"]["train"], collected["speaker"]["test"]
+            names = sorted(set(str_))
+            index = {s: i for i, s in enumerate(names)}
+            seen = [i for i, s in enumerate(ste) if s in index]
+            if len(names) >= 2 and seen:
+                ytr_t = torch.tensor([index[s] for s in str_])
+                yte_t = torch.tensor([index[ste[i]] for i in seen])
+                probe = train_linear(torch.stack(xtr), ytr_t, len(names), l2=cfg.l2,
+                                     max_iter=cfg.max_iter, seed=seed)
+                out["speaker"] = probe.accuracy(torch.stack([xte[i] for i in seen]), yte_t)
+                details.setdefault("speaker", {}).update({
+                    "train_utterances": len(str_), "test_utterances": len(seen),
+                    "test_unseen_speaker": len(ste) - len(seen), "speakers": len(names),
+                    "chance": 1.0 / len(names)})
+        return out
+
+    # ---- entry point -------------------------------------------------------------------
+    def chunk_size(self, recipe: Any) -> int:
+        if self.config.chunk:
+            return self.config.chunk
+        return int(getattr(getattr(recipe.data.views, "config", None), "window", 20480) or 20480)
+
+    def run(self, model, context: ProbeContext) -> dict[str, dict[str, float]]:
+        cfg = self.config
+        train, test = self.datasets(context)
+        hop = model_hop(model)
+        uses = self.plan(train, test, context.seed, hop)
+        if not uses:
+            raise UserError("speech probe: the dataset has no utterance long enough to probe")
+        if "phone" in cfg.tasks and not any(u.phone for u in uses):
+            warnings.warn("speech probe: the dataset has no phone labels (set data.dataset.phone_labels); "
+                          "only speakers are probed", stacklevel=2)
+        chunk = self.chunk_size(context.recipe)
+        extractors: dict[str, tuple[Callable[[Tensor], Tensor], int]] = {}
+
+        def model_features(m):
+            return lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=chunk,
+                                                 batch_size=cfg.batch_size, device=context.device)
+
+        extractors["cpc"] = (model_features(model), hop)
+        if context.baselines:
+            if context.random_model is not None:
+                extractors["random_init"] = (model_features(context.random_model), model_hop(context.random_model))
+            rate = int(getattr(train, "sample_rate", 16000))
+            extractors["mfcc"] = (lambda wave: mfcc_utterance(wave, rate, cfg.mfcc_coefficients), LABEL_HOP)
+
+        results: dict[str, dict[str, float]] = {}
+        details: dict[str, Any] = {"level": cfg.level, "chunk": chunk,
+                                   "split": "dataset test split" if test is not None else
+                                   f"held-out fraction {cfg.test_fraction}"}
+        models = [m for m in (model, context.random_model) if m is not None]
+        was_training = [m.training for m in models]
+        for m in models:
+            m.eval()
+        try:
+            for name, (extract, feature_hop) in extractors.items():
+                collected = self.collect(uses, extract, feature_hop)
+                for task, acc in self.score(collected, context.seed, details, name).items():
+                    results.setdefault(task, {})[name] = acc
+        finally:
+            for m, mode in zip(models, was_training):
+                m.train(mode)
+        if context.run_dir is not None and context.run_dir.is_dir():
+            (context.run_dir / "probe_speech_details.json").write_text(json.dumps(details, indent=2) + "\n")
+        return results
+
+
+def build_speech_probe(config: SpeechProbeConfig) -> SpeechProbe:
+    """Linear phone and speaker classification on frozen features (+ random-init and MFCC baselines)."""
+    return SpeechProbe(config)

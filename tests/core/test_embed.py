@@ -1,0 +1,167 @@
+"""Using a trained model: ``cpcframe.load`` / ``encode`` / ``embed`` and ``cpcframe embed``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import cpcframe
+from cpcframe.cli import main
+from cpcframe.config.loader import load_recipe
+from cpcframe.embedding import load_features, read_views
+from cpcframe.errors import UserError
+from cpcframe.training import checkpoint as ckpt
+from cpcframe.training.run_dir import RunDir
+from cpcframe.training.trainer import Trainer
+from cpcframe.views import ViewSampler
+
+from testpaths import ROOT, TESTS, cli_env
+
+TOY = TESTS / "core" / "toy_recipe.toml"
+LATENT, CONTEXT = 32, 16  # toy_conv channels, GRU hidden_size of the toy recipe
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from cpcframe.plugins import default_registry
+
+    registry = default_registry()
+    run = tmp_path_factory.mktemp("run")
+    Trainer(load_recipe(TOY, registry, ["train.steps=2"]), registry, RunDir(run), progress=False).run()
+    return run
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {"a": rng.standard_normal(512).astype(np.float32), "b": rng.standard_normal(320).astype(np.float32)}
+    for name, signal in files.items():
+        np.save(tmp_path / f"{name}.npy", signal)
+    np.save(tmp_path / "matrix.npy", np.zeros((4, 64), dtype=np.float32))  # not 1-D: unusable
+    (tmp_path / "torn.npy").write_bytes(b"\x93NUMPY garbage")  # unreadable
+    return tmp_path, files
+
+
+def expected(model, signal, level):
+    return model.encode(torch.from_numpy(signal)[None, None], level=level)[0].numpy()
+
+
+def test_load_needs_only_recipe_and_weights(run_dir, tmp_path):
+    portable = tmp_path / "portable"
+    portable.mkdir()
+    for name in ("recipe.toml", "model.safetensors"):
+        shutil.copy(run_dir / name, portable / name)
+    original, copy = cpcframe.load(run_dir), cpcframe.load(portable)
+    saved = ckpt.load_weights(run_dir / "model.safetensors")
+    assert all(torch.equal(v, saved[k]) for k, v in copy.model.state_dict().items())
+    assert not copy.model.training
+    x = torch.randn(3, 1, 256)
+    for level, dim in (("latent", LATENT), ("context", CONTEXT)):
+        out = copy.encode(x, level=level)
+        assert out.shape == (3, 256 // 16, dim)
+        assert torch.equal(out, original.encode(x, level=level))
+    # A trained model, not a fresh one: its features differ from a random init's.
+    assert not torch.equal(copy.encode(x), type(copy.model)(*_fresh_parts(copy)).encode(x))
+
+
+def _fresh_parts(loaded):
+    from cpcframe.build import build_model
+
+    torch.manual_seed(123)
+    fresh = build_model(loaded.recipe, loaded.registry).eval()
+    return fresh.encoder, fresh.context, fresh.critic
+
+
+def test_cli_embed_npz_skips_bad_files(run_dir, inputs):
+    folder, signals = inputs
+    out = folder / "features.npz"
+    names = ["a.npy", "matrix.npy", "b.npy", "torn.npy"]
+    proc = subprocess.run([sys.executable, "-m", "cpcframe", "embed", str(run_dir),
+                           *[str(folder / n) for n in names], "--out", str(out)],
+                          env=cli_env(), capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "skipping" in proc.stderr and "matrix.npy" in proc.stderr and "torn.npy" in proc.stderr
+    assert "unreadable: 2" in proc.stdout
+    features = load_features(out)
+    assert list(features) == ["a", "b"]
+    model = cpcframe.load(run_dir)
+    for name, signal in signals.items():
+        assert features[name].shape == (signal.shape[0] // 16, CONTEXT)
+        np.testing.assert_allclose(features[name], expected(model, signal, "context"), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_embed_safetensors_latent(run_dir, inputs, capsys):
+    folder, signals = inputs
+    out = folder / "z.safetensors"
+    status = main(["embed", str(run_dir), str(folder / "a.npy"), str(folder / "b.npy"),
+                   "--out", str(out), "--level", "latent", "--device", "cpu"])
+    assert status == 0
+    features = load_features(out)
+    model = cpcframe.load(run_dir)
+    assert sorted(features) == ["a", "b"]
+    for name, signal in signals.items():
+        assert features[name].dtype == np.float32
+        np.testing.assert_allclose(features[name], expected(model, signal, "latent"), rtol=1e-5, atol=1e-6)
+    assert "2 file(s)" in capsys.readouterr().out
+
+
+def test_same_shapes_are_batched_with_equal_results(run_dir, tmp_path):
+    rng = np.random.default_rng(1)
+    signals = {f"s{i}": rng.standard_normal(256).astype(np.float32) for i in range(5)}
+    for name, signal in signals.items():
+        np.save(tmp_path / f"{name}.npy", signal)
+    model = cpcframe.load(run_dir)
+    paths = [tmp_path / f"{n}.npy" for n in signals]
+    batched = model.embed_files(paths, batch_size=4).features
+    single = model.embed_files(paths, batch_size=1).features
+    assert list(batched) == list(signals)
+    for name in signals:
+        np.testing.assert_allclose(batched[name], single[name], rtol=1e-5, atol=1e-6)
+
+
+def test_python_embed_api(run_dir, inputs):
+    folder, signals = inputs
+    model = cpcframe.load(run_dir)
+    out = model.embed(folder / "a.npy")
+    assert list(out) == ["a"]
+    np.testing.assert_allclose(out["a"], expected(model, signals["a"], "context"), rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="matrix.npy"):
+        model.embed(folder / "matrix.npy")
+
+
+@pytest.mark.parametrize("case", ["bad_suffix", "missing", "directory", "duplicate", "nothing_usable"])
+def test_embed_user_errors_exit_2(run_dir, inputs, case, capsys):
+    folder, _ = inputs
+    out = str(folder / "f.npz")
+    args = {
+        "bad_suffix": [str(folder / "a.npy"), "--out", str(folder / "f.txt")],
+        "missing": [str(folder / "nope.npy"), "--out", out],
+        "directory": [str(folder), "--out", out],
+        "duplicate": [str(folder / "a.npy"), str(_copy_to(folder, "other", "a.npy")), "--out", out],
+        "nothing_usable": [str(folder / "torn.npy"), "--out", out],
+    }[case]
+    assert main(["embed", str(run_dir), *args, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cpcframe: error: ") or "skipping" in err
+    assert "Traceback" not in err
+    assert not (folder / "f.npz").exists()
+
+
+def _copy_to(folder, sub, name):
+    (folder / sub).mkdir()
+    return shutil.copy(folder / name, folder / sub / name)
+
+
+def test_sampler_without_inference_views_is_a_user_error(tmp_path):
+    class NoFiles(ViewSampler):
+        def sample(self, example, generator):
+            return (example.data,)
+
+    (tmp_path / "x.bin").write_bytes(b"1")
+    with pytest.raises(UserError, match="does not implement ViewSampler.inference_views"):
+        list(read_views(NoFiles(), [tmp_path / "x.bin"]))
