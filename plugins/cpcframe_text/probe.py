@@ -146,7 +146,7 @@ class SentenceClassification(Probe):
 
     # ---- the probe -----------------------------------------------------------------
     def run(self, model: Any, context: ProbeContext) -> dict[str, dict[str, float]]:
-        from cpcframe_text.logreg import cross_validate, train_test
+        from cpcframe.linear_probe import cross_validate, train_test
         from cpcframe_text.tokenizer import encode, vocabulary_size
 
         if not self.config.tasks:

@@ -12,7 +12,7 @@ from cpcframe_sequence.context_models import RecurrentConfig, build_gru
 from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
 from cpcframe_text.labelled import TaskConfig, read_task
-from cpcframe_text.logreg import cross_validate, train_test
+from cpcframe.linear_probe import cross_validate, train_test
 from cpcframe_text.probe import SentenceClassification, SentenceClassificationConfig
 from cpcframe_text.synthetic import SyntheticTextConfig
 from cpcframe_text.tokenizer import TokenizerConfig, train_tokenizer

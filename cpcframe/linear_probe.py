@@ -1,8 +1,10 @@
-"""Logistic regression on frozen features, many models trained at once.
+"""Linear evaluation: logistic regression on frozen features, many models trained at once.
 
-The transfer protocol of skip-thought and sentence CPC: a linear (logistic regression)
-classifier on frozen sentence embeddings, 10-fold cross-validation for MR, CR, SUBJ
-and MPQA, a fixed train/test split for TREC, the L2 penalty chosen on held-out data.
+The linear-evaluation protocol of CPC (van den Oord et al. 2018: phone, speaker, ImageNet
+and sentence classification) and AMDIM (Bachman et al. 2019), shared by every probe:
+:func:`train_test` fits on a train split and scores a held-out split (audio, images, TREC);
+:func:`cross_validate` is skip-thought's k-fold protocol (MR, CR, SUBJ, MPQA). The L2
+penalty is chosen on held-out training data when a grid is given.
 Every fold and every candidate penalty is one of ``M`` independent models fitted in a
 single full-batch L-BFGS run (the objective is a sum of independent convex terms), so
 there is no Python loop over folds or penalties.
