@@ -9,6 +9,10 @@ sentence of the batch.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import attrs
 import numpy as np
 import torch
@@ -16,6 +20,7 @@ from torch import Tensor
 
 from cpcframe import Example, ViewSampler
 from cpcframe.config.validators import positive
+from cpcframe.errors import UserError
 
 
 def _at_least_two(_instance, attribute, value) -> None:
@@ -96,6 +101,44 @@ class SentenceWindows(ViewSampler):
         tokens = ragged_gather(np.asarray(doc.tokens), offsets[:-1], lengths)
         return ({"tokens": torch.from_numpy(tokens.astype(np.int64)),
                  "lengths": torch.from_numpy(lengths)},)
+
+    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, Any]]:
+        """A UTF-8 text file as one view: all its sentences, in order, with the run's tokenizer.
+
+        The file is cut into sentences as a ``format = "text"`` corpus is (blank lines end
+        paragraphs; see :mod:`cpcframe_text.splitting`), each sentence is tokenized with
+        the tokenizer the run saved in ``run_dir / "tokenizer"`` and cut to ``max_tokens``
+        tokens as in training. The view is ``{"ids": (S, L) long, "mask": (S, L) bool}``
+        with ``S`` the file's sentences (not limited to ``window``: the encoder and GRU
+        take any length), so ``cpcframe embed`` gives one vector per sentence: ``(S, C)``
+        latents (sentence embeddings) or ``(S, H)`` contexts. Key: the file's stem.
+        """
+        from cpcframe_text.splitting import split_sentences
+        from cpcframe_text.tokenizer import META_FILE, encode, load_run_tokenizer, run_tokenizer_dir
+
+        if run_dir is None:
+            raise UserError("sentence_windows needs the run directory to read text (its tokenizer/ folder)")
+        cached = getattr(self, "_tokenizer", None)
+        if cached is None or cached[0] != Path(run_dir):
+            tokenizer = load_run_tokenizer(run_dir)
+            if tokenizer is None:
+                raise UserError(f"{run_dir} has no tokenizer/ folder; the text datasets save the run's "
+                                "tokenizer there when a run builds them")
+            meta_path = run_tokenizer_dir(run_dir) / META_FILE
+            meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+            add_special = bool((meta.get("config") or {}).get("add_special_tokens", False))
+            cached = (Path(run_dir), tokenizer, add_special)
+            self._tokenizer = cached
+        _, tokenizer, add_special = cached
+        text = Path(path).read_text(encoding="utf-8")  # UnicodeDecodeError is a ValueError
+        ids = [s[:self.max_tokens] for s in encode(tokenizer, split_sentences(text), add_special)]
+        ids = [s for s in ids if s]  # a sentence the tokenizer drops entirely has nothing to embed
+        if not ids:
+            return []
+        lengths = torch.tensor([len(s) for s in ids], dtype=torch.long)
+        tokens = torch.tensor([t for s in ids for t in s], dtype=torch.long)
+        ids_t, mask = pad_sentences(tokens, lengths)
+        return [(Path(path).stem, {"ids": ids_t, "mask": mask})]
 
     def collate(self, samples):
         tokens = torch.cat([s[0]["tokens"] for s in samples])

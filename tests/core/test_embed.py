@@ -165,3 +165,64 @@ def test_sampler_without_inference_views_is_a_user_error(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"1")
     with pytest.raises(UserError, match="does not implement ViewSampler.inference_views"):
         list(read_views(NoFiles(), [tmp_path / "x.bin"]))
+
+
+# ---- the modality plugins: a tiny run of each, then embed a file of its kind -----------------
+
+def _tiny_run(tmp_path, recipe_name, overrides):
+    from cpcframe.plugins import default_registry
+
+    registry = default_registry()
+    recipe = load_recipe(ROOT / "recipes" / recipe_name, registry, overrides)
+    run = tmp_path / "run"
+    Trainer(recipe, registry, RunDir(run), progress=False).run()
+    return run
+
+
+TEXT = """The cat sat on the mat. It was a sunny day, and the cat was happy.
+
+A dog came by. The dog barked twice! Then it ran away, and the cat slept."""
+
+
+def test_embed_text_file_from_a_tiny_text_run(tmp_path):
+    pytest.importorskip("tokenizers")
+    run = _tiny_run(tmp_path, "quickstart_text.toml", [
+        "train.steps=2", "data.batch_size=4", "data.dataset.num_documents=24", "train.log_every=1"])
+    assert (run / "tokenizer").is_dir()  # the run's own tokenizer, read back by inference_views
+    text = tmp_path / "story.txt"
+    text.write_text(TEXT, encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
+    out = tmp_path / "features.npz"
+    assert main(["embed", str(run), str(text), str(tmp_path / "empty.txt"), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    features = load_features(out)
+    assert list(features) == ["story"]  # the empty file is skipped
+    assert features["story"].shape == (5, 128)  # one context vector per sentence (GRU 128)
+    model = cpcframe.load(run)
+    [(key, view)] = model.view_sampler().inference_views(text, run_dir=run)
+    assert view["ids"].shape[0] == 5 and bool(view["mask"].any(-1).all())
+    batched = {k: v[None] for k, v in view.items()}
+    np.testing.assert_allclose(features["story"], model.encode(batched)[0].numpy(), rtol=1e-5, atol=1e-6)
+    z = model.embed(text, level="latent")["story"]
+    assert z.shape == (5, 128)  # sentence embeddings (sentence_conv dim 128)
+
+
+def test_embed_audio_files_from_a_tiny_audio_run(tmp_path):
+    sf = pytest.importorskip("soundfile")
+    run = _tiny_run(tmp_path, "quickstart_speech.toml", [
+        "train.steps=2", "data.batch_size=4", "data.views.window=3200", "train.log_every=1",
+        "data.dataset.speakers=4", "data.dataset.utterances_per_speaker=2",
+        "data.dataset.min_seconds=0.5", "data.dataset.max_seconds=0.8"])
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    sf.write(tmp_path / "one.wav", wave, 16000, subtype="FLOAT")  # exact samples
+    sf.write(tmp_path / "two.flac", wave[:8000], 16000)
+    out = tmp_path / "features.safetensors"
+    assert main(["embed", str(run), str(tmp_path / "one.wav"), str(tmp_path / "two.flac"),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    features = load_features(out)
+    assert features["one"].shape == (100, 128) and features["two"].shape == (50, 128)  # 10 ms latents
+    model = cpcframe.load(run)
+    expected_c = model.encode(torch.from_numpy(wave)[None, None])[0].numpy()
+    np.testing.assert_allclose(features["one"], expected_c, rtol=1e-4, atol=1e-5)
+    assert model.embed(tmp_path / "two.flac", level="latent")["two"].shape == (50, 128)
