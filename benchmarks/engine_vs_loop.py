@@ -223,41 +223,93 @@ def peak_memory(variant, args, device) -> int:
     return peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--length", type=int, default=128, help="T latents (20480 samples / 160)")
-    parser.add_argument("--latent", type=int, default=512, help="C, encoder channels")
-    parser.add_argument("--hidden", type=int, default=256, help="H, GRU units")
-    parser.add_argument("--steps", type=int, default=12, help="K")
-    parser.add_argument("--negatives", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def rss_peak(variant: str, args) -> int:
+    """Cross-check of :func:`peak_memory` by another method: the growth of the peak resident
+    set size (``VmHWM``) of a fresh process over one forward+backward of ``variant``,
+    after its inputs are built. It includes allocator slack and library buffers (see the
+    README), so it is an upper bound of the tensor peak, not the same figure."""
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--rss-child", variant, "--device", str(args.device),
+           "--threads", str(args.threads), "--batch", str(args.batch), "--length", str(args.length),
+           "--latent", str(args.latent), "--hidden", str(args.hidden), "--steps", str(args.steps),
+           "--negatives", str(args.negatives)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def _peak_rss() -> int:
+    """This process's peak resident set size in bytes (Linux ``VmHWM``; unlike
+    ``getrusage``'s ``ru_maxrss``, it is not inherited from the parent across fork + exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _rss_child(variant: str, args, device) -> None:
+    step, clear = runner(variant, args, device)
+    before = _peak_rss()
+    step()
+    print(_peak_rss() - before)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--length", type=int, default=128, help="T latents (20480 samples / 160)")
+    p.add_argument("--latent", type=int, default=512, help="C, encoder channels")
+    p.add_argument("--hidden", type=int, default=256, help="H, GRU units")
+    p.add_argument("--steps", type=int, default=12, help="K")
+    p.add_argument("--negatives", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-rss", action="store_true", help="skip the RSS cross-check of peak memory")
+    p.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
+    return p
+
+
+def measure(args, echo=print) -> dict:
+    """Check equality, time and measure every variant; print as it goes; return the figures."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-
     ref, eng, diff = check_equal(args, device)
-    print(f"size: B={args.batch} T={args.length} C={args.latent} H={args.hidden} K={args.steps} "
-          f"N={args.negatives} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
+    echo(f"size: B={args.batch} T={args.length} C={args.latent} H={args.hidden} K={args.steps} "
+         f"N={args.negatives} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     if device.type == "cpu":
         # Timings on a shared machine depend on its load: print it with the figures.
-        print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"loss: loop {ref:.6f}  engine {eng:.6f}  |diff| {diff:.2e}  (gradients equal too)")
+        echo("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    echo(f"loss: loop {ref:.6f}  engine {eng:.6f}  |diff| {diff:.2e}  (gradients equal too)")
     rows = {}
     for variant in ("loop", "engine", "engine+sampler"):
         times = time_variant(variant, args, device)
-        rows[variant] = (statistics.median(times), min(times), max(times), peak_memory(variant, args, device))
-    print(f"\n{'variant':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9}")
-    for variant, (med, lo, hi, peak) in rows.items():
-        print(f"{variant:<15} {med:9.4f} {lo:8.4f} {hi:8.4f} {peak / 2**20:9.1f}")
+        rss = rss_peak(variant, args) if device.type == "cpu" and not args.no_rss else None
+        rows[variant] = (statistics.median(times), min(times), max(times), peak_memory(variant, args, device), rss)
+    echo(f"\n{'variant':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9} {'RSS+ MiB':>9}")
+    for variant, (med, lo, hi, peak, rss) in rows.items():
+        rss_text = f"{rss / 2**20:9.1f}" if rss is not None else f"{'-':>9}"
+        echo(f"{variant:<15} {med:9.4f} {lo:8.4f} {hi:8.4f} {peak / 2**20:9.1f} {rss_text}")
     speed = rows["loop"][0] / rows["engine"][0]
     mem = rows["loop"][3] / max(rows["engine"][3], 1)
-    print(f"\nengine is {speed:.1f}x faster (median forward+backward) and uses {mem:.1f}x less peak memory")
-    print("(engine+sampler: the engine drawing its own 128 negatives per query; timing only, "
-          "its negatives differ from the loop's)")
+    echo(f"\nengine is {speed:.1f}x faster (median forward+backward) and uses {mem:.1f}x less peak memory")
+    echo("(peak MiB: live tensor bytes from the profiler; RSS+ MiB: growth of the process's peak "
+         "resident memory in a fresh process, a cross-check)")
+    echo("(engine+sampler: the engine drawing its own 128 negatives per query; timing only, "
+         "its negatives differ from the loop's)")
+    return {"loss_loop": ref, "loss_engine": eng, "loss_diff": diff, "speedup": speed, "memory_ratio": mem,
+            "rows": rows}
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.rss_child:
+        torch.set_num_threads(args.threads)
+        _rss_child(args.rss_child, args, torch.device(args.device))
+        return
+    measure(args)
 
 
 if __name__ == "__main__":

@@ -152,21 +152,25 @@ def training_step_seconds(args) -> float:
     return statistics.median(bench.timed(step, device, warmup=5 if gpu else 1, repeats=20 if gpu else 3))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", choices=("synthetic", "librispeech", "memory"), default="synthetic")
-    parser.add_argument("--root", default="data/LibriSpeech/train-clean-100", help="for --source librispeech")
-    parser.add_argument("--cache", default="", help="CPCFRAME_CACHE for the decoded corpus (default: a temp dir)")
-    parser.add_argument("--workers", default="0,2", help="comma-separated data.num_workers values to time")
-    parser.add_argument("--pin-memory", action="store_true", help="data.pin_memory (and copy to the GPU)")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--window", type=int, default=20480)
-    parser.add_argument("--batches", type=int, default=200, help="batches timed per setting")
-    parser.add_argument("--train-device", default="cpu")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--step-ms", type=float, default=0.0, help="training step time instead of measuring it")
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--source", choices=("synthetic", "librispeech", "memory"), default="synthetic")
+    p.add_argument("--root", default="data/LibriSpeech/train-clean-100", help="for --source librispeech")
+    p.add_argument("--cache", default="", help="CPCFRAME_CACHE for the decoded corpus (default: a temp dir)")
+    p.add_argument("--workers", default="0,2", help="comma-separated data.num_workers values to time")
+    p.add_argument("--pin-memory", action="store_true", help="data.pin_memory (and copy to the GPU)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--window", type=int, default=20480)
+    p.add_argument("--batches", type=int, default=200, help="batches timed per setting")
+    p.add_argument("--train-device", default="cpu")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--step-ms", type=float, default=0.0, help="training step time instead of measuring it")
+    return p
+
+
+def measure(args, echo=print) -> dict:
+    """Time the training step (or take ``--step-ms``) and the loader; return the ratios."""
     torch.set_num_threads(args.threads)
     cache = args.cache or tempfile.mkdtemp(prefix="cpcframe-bench-cache-")
     os.environ["CPCFRAME_CACHE"] = cache
@@ -174,16 +178,23 @@ def main() -> None:
     if args.source == "synthetic":
         start = time.perf_counter()
         make_loader(args, 0, 1)  # generate and decode the corpus into the cache, once
-        print(f"synthetic corpus ready in {time.perf_counter() - start:.1f}s (cache {cache})")
+        echo(f"synthetic corpus ready in {time.perf_counter() - start:.1f}s (cache {cache})")
     step_s = training_step_seconds(args)
     train_rate = args.batch / step_s
-    print(f"training: {1000 * step_s:.1f} ms per step of {args.batch} windows on {args.train_device} "
-          f"({args.precision}) = {train_rate:.1f} windows/s")
+    echo(f"training: {1000 * step_s:.1f} ms per step of {args.batch} windows on {args.train_device} "
+         f"({args.precision}) = {train_rate:.1f} windows/s")
+    ratios = {}
     for workers in (int(w) for w in args.workers.split(",")):
         rate, first, size = loader_rate(args, workers)
-        print(f"loader ({args.source}, {size} utterances, num_workers={workers}, pin_memory={args.pin_memory}): "
-              f"{rate:.0f} windows/s, first batch after {first:.2f}s -> {rate / train_rate:.1f}x what training "
-              "consumes")
+        ratios[workers] = rate / train_rate
+        echo(f"loader ({args.source}, {size} utterances, num_workers={workers}, pin_memory={args.pin_memory}): "
+             f"{rate:.0f} windows/s, first batch after {first:.2f}s -> {rate / train_rate:.1f}x what training "
+             "consumes")
+    return {"step_s": step_s, "train_rate": train_rate, "ratios": ratios}
+
+
+def main() -> None:
+    measure(parser().parse_args())
 
 
 if __name__ == "__main__":

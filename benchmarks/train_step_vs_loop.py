@@ -173,20 +173,24 @@ def timed(step, device: torch.device, warmup: int, repeats: int) -> list[float]:
     return times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                        help="autocast dtype for both variants")
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--window", type=int, default=20480, help="samples per window")
-    parser.add_argument("--hidden", type=int, default=256, help="GRU units")
-    parser.add_argument("--steps", type=int, default=12, help="K")
-    parser.add_argument("--negatives", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=None, help="default: 1 on CPU, 5 on GPU")
-    parser.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 30 on GPU")
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast dtype for both variants")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--window", type=int, default=20480, help="samples per window")
+    p.add_argument("--hidden", type=int, default=256, help="GRU units")
+    p.add_argument("--steps", type=int, default=12, help="K")
+    p.add_argument("--negatives", type=int, default=128)
+    p.add_argument("--warmup", type=int, default=None, help="default: 1 on CPU, 5 on GPU")
+    p.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 30 on GPU")
+    return p
+
+
+def measure(args, echo=print) -> dict:
+    """Time the three steps; print as it goes; return median seconds and the speed-up."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
@@ -194,24 +198,29 @@ def main() -> None:
     repeats = args.repeats if args.repeats is not None else (30 if gpu else 3)
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
-    print(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
-          f"N={args.negatives}, {args.precision}, on {name}, torch {torch.__version__}")
+    echo(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
+         f"N={args.negatives}, {args.precision}, on {name}, torch {torch.__version__}")
     steps = make_steps(args, device)
     rows = {}
     for variant in ("shared", "engine", "loop"):
         times = timed(steps[variant], device, warmup, repeats)
         rows[variant] = statistics.median(times)
-        print(f"  {variant:<7} median {1000 * rows[variant]:9.1f} ms  (min {1000 * min(times):.1f}, "
-              f"max {1000 * max(times):.1f}, {repeats} steps)")
+        echo(f"  {variant:<7} median {1000 * rows[variant]:9.1f} ms  (min {1000 * min(times):.1f}, "
+             f"max {1000 * max(times):.1f}, {repeats} steps)")
     shared, engine, loop = rows["shared"], rows["engine"], rows["loop"]
-    print(f"\nwhole step: engine is {loop / engine:.2f}x faster than the loop "
-          f"({1000 * loop:.1f} -> {1000 * engine:.1f} ms)")
+    echo(f"\nwhole step: engine is {loop / engine:.2f}x faster than the loop "
+         f"({1000 * loop:.1f} -> {1000 * engine:.1f} ms)")
     head_e, head_l = engine - shared, loop - shared
     if head_e > 0 and head_l > 0:
-        print(f"loss head (step - shared): {1000 * head_l:.1f} -> {1000 * head_e:.1f} ms, "
-              f"{head_l / head_e:.1f}x faster")
-    print(f"encoder + GRU + optimizer (shared): {100 * shared / engine:.0f}% of an engine step, "
-          f"{100 * shared / loop:.0f}% of a loop step")
+        echo(f"loss head (step - shared): {1000 * head_l:.1f} -> {1000 * head_e:.1f} ms, "
+             f"{head_l / head_e:.1f}x faster")
+    echo(f"encoder + GRU + optimizer (shared): {100 * shared / engine:.0f}% of an engine step, "
+         f"{100 * shared / loop:.0f}% of a loop step")
+    return {**rows, "speedup": loop / engine}
+
+
+def main() -> None:
+    measure(parser().parse_args())
 
 
 if __name__ == "__main__":
