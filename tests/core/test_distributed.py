@@ -176,3 +176,20 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path):
     assert [r["step"] for r in records(run)] == [1, 2, 3, 4, 5, 6]
     state = ckpt.load_state(run / "checkpoint.pt")
     assert state["step"] == 6 and state["world_size"] == 1
+
+
+def test_grouped_batches_give_every_process_whole_groups():
+    """``data.group_size`` under several processes: each rank's slice holds whole groups
+    (same-speaker negatives stay possible locally) and the ranks together hold the
+    global batch of one process."""
+    from cpcframe.data.sampling import StepBatchSampler
+
+    groups = [i % 10 for i in range(100)]
+    kw = dict(seed=3, start=0, stop=12, group_size=4)
+    per_rank = [list(StepBatchSampler(groups, 8, rank=r, world_size=2, **kw)) for r in range(2)]
+    single = list(StepBatchSampler(groups, 16, **kw))
+    for step, (a, b) in enumerate(zip(*per_rank)):
+        assert [idx for _, _, idx in a + b] == [idx for _, _, idx in single[step]]
+        for batch in (a, b):
+            labels = [groups[idx] for _, _, idx in batch]
+            assert labels[:4] == [labels[0]] * 4 and labels[4:] == [labels[4]] * 4
