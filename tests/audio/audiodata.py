@@ -22,3 +22,35 @@ def write_utterance(root: Path, key: str, samples: int, *, freq: float = 220.0, 
     path = folder / f"{key}{suffix}"
     soundfile.write(path, wave.astype(np.float32), rate)
     return path
+
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "recipes" / "quickstart_speech.toml"
+LIBRISPEECH_RECIPE = REPO / "recipes" / "cpc_librispeech.toml"
+REAL_DATA = REPO.parent / "shared" / "data" / "librispeech-mini"
+
+#: ``--set`` overrides that shrink the quickstart recipe to a model that trains in a
+#: second on 0.5 s utterances (windows of 0.1 s = 10 latents).
+TINY_MODEL = ("data.views.window=1600", "model.encoder.hidden=16", "model.context.hidden_size=16",
+              "model.critic.steps=2", "loss.num_negatives=8", "data.batch_size=4",
+              "train.steps=2", "train.log_every=1", "train.checkpoint_every=2")
+
+
+def run_args(recipe: Path, out: Path, *sets: str) -> list[str]:
+    """Arguments of ``cpcframe run RECIPE --out OUT --quiet --set ...``."""
+    args = ["run", str(recipe), "--out", str(out), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    return args
+
+
+def write_speakers(root: Path, speakers: dict[str, float], utterances: int, samples: int,
+                   *, seed: int = 0) -> list[str]:
+    """``utterances`` tones per speaker (``speaker id -> pitch``); returns the keys."""
+    keys = []
+    for s, (speaker, freq) in enumerate(speakers.items()):
+        for u in range(utterances):
+            key = f"{speaker}-{10 + u % 2}-{u:04d}"
+            write_utterance(root, key, samples, freq=freq, seed=seed + 100 * s + u)
+            keys.append(key)
+    return keys
