@@ -65,7 +65,8 @@ class ConvResNxN(nn.Module):
         if self.conv3 is not None:
             shortcut = self.conv3(x)
         else:
-            shortcut = F.avg_pool2d(x, self.width, self.stride, 0)
+            # A 1x1, stride-1 mean pool is the identity: skip it (most layers of a block).
+            shortcut = x if self.width == self.stride == 1 else F.avg_pool2d(x, self.width, self.stride, 0)
             if self.n_out > self.n_in:
                 shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.n_out - self.n_in))
         return h + shortcut

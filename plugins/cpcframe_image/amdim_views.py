@@ -13,6 +13,7 @@ channels are converted). Output: two ``(3, S, S)`` float32 views, ``S = image_si
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import attrs
@@ -128,6 +129,14 @@ class AmdimViews(ViewSampler):
         image = A.as_rgb(torch.as_tensor(example.data))
         image = A.resize_center_crop(image, cfg.eval_resize or cfg.image_size, cfg.image_size)
         return A.normalize(A.to_float(image).clamp_(0, 1), cfg.mean, cfg.std).contiguous()
+
+    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, Tensor]]:
+        """``[(path.stem, (3, S, S))]``: the image file resized, centre-cropped and normalised
+        as :meth:`eval_view` does (for ``cpcframe embed``). Raises ``OSError``/``ValueError``
+        when the file is not a readable image."""
+        from cpcframe_image.images import decode
+
+        return [(Path(path).stem, self.eval_view(Example(data=decode(Path(path)), key=Path(path).stem)))]
 
 
 def build_amdim_views(config: AmdimViewsConfig) -> AmdimViews:

@@ -12,6 +12,8 @@ Output view: ``(G_h, G_w, 3, patch, patch)`` float32 (batched: ``(B, G_h, G_w, 3
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import torch
 from torch import Tensor
@@ -116,6 +118,13 @@ class ImagePatches(ViewSampler):
         H, W = image.shape[-2:]
         top, left = (H - S) // 2, (W - S) // 2
         return self._finish(image[:, top: top + S, left: left + S])
+
+    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, Tensor]]:
+        """``[(path.stem, (G, G, 3, p, p))]``: the image file's centre-cropped grid of
+        patches, as :meth:`eval_view` (for ``cpcframe embed``)."""
+        from cpcframe_image.images import decode
+
+        return [(Path(path).stem, self.eval_view(Example(data=decode(Path(path)), key=Path(path).stem)))]
 
 
 def build_image_patches(config: ImagePatchesConfig) -> ImagePatches:
