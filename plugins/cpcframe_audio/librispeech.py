@@ -122,9 +122,10 @@ def build_librispeech(config: LibriSpeechConfig, *, context: DatasetContext) -> 
     if not files:
         raise UserError(f"no {'/'.join(config.extensions)} files under {root}; expected the "
                         f"LibriSpeech layout SPEAKER/CHAPTER/SPEAKER-CHAPTER-UTT.flac. {WHERE_TO_GET}")
-    train_ids = read_split_list(config.split_list, "split list", WHERE_TO_GET) if config.split_list else None
-    test_ids = read_split_list(config.test_split_list, "test split list", WHERE_TO_GET) \
-        if config.test_split_list else None
+    train_ids = read_split_list(config.split_list, "split list (data.dataset.split_list; empty = "
+                                "every utterance)", WHERE_TO_GET) if config.split_list else None
+    test_ids = read_split_list(config.test_split_list, "test split list (data.dataset.test_split_list; "
+                               "empty = none)", WHERE_TO_GET) if config.test_split_list else None
     if context.split == "test" and test_ids is None:
         raise UserError("librispeech: no test_split_list is set, so there is no 'test' split")
 
@@ -145,7 +146,8 @@ def build_librispeech(config: LibriSpeechConfig, *, context: DatasetContext) -> 
     cache = build_cache(Path(context.cache_dir) / "audio", "librispeech", fingerprint, items,
                         sample_rate=config.sample_rate, dtype=config.cache_dtype,
                         workers=config.decode_workers)
-    labels = load_labels(cache, config.phone_labels, WHERE_TO_GET) if config.phone_labels else None
+    labels = load_labels(cache, config.phone_labels, "Set data.dataset.phone_labels (empty = no phone "
+                         "labels). " + WHERE_TO_GET) if config.phone_labels else None
 
     wanted = test_ids if context.split == "test" else train_ids
     extra: dict[str, float] = {}

@@ -151,3 +151,13 @@ def test_config_validation():
         LibriSpeechConfig(extensions=())
     with pytest.raises(ValueError, match="start with"):
         LibriSpeechConfig(extensions=("flac",))
+
+
+def test_missing_split_and_label_files_name_their_keys(tiny_librispeech, tmp_path):
+    root = tiny_librispeech["root"]
+    for key, option in (("data.dataset.split_list", "split_list"),
+                        ("data.dataset.test_split_list", "test_split_list"),
+                        ("data.dataset.phone_labels", "phone_labels")):
+        with pytest.raises(UserError) as info:
+            build(root, tmp_path, **{option: str(tmp_path / "absent.txt")})
+        assert key in str(info.value) and "CPC_audio" in str(info.value) and "absent.txt" in str(info.value)
