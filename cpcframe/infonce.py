@@ -118,8 +118,12 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
 
     # (b: local item, q: query, d: feature) x (c: candidate = item·L + location)
     scores = torch.einsum("bqd,cd->bqc", queries, keys.reshape(C, D))
-    # Half precision is scored in float32; float64 stays float64.
-    scores = scores.to(torch.promote_types(scores.dtype, torch.float32)) / config.temperature
+    # Half precision is scored in float32; float64 stays float64. (B, Q, C) is the largest
+    # tensor here: no copy of it when there is nothing to convert or scale.
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    if config.temperature != 1.0:
+        scores = scores / config.temperature
+    penalised = config.score_penalty > 0
 
     own = (torch.arange(B, device=device) + c.item_offset) * L  # (B,) first candidate of own item
     pos_loc = c.positives  # (Q, P)
@@ -137,32 +141,39 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
         if c.key_mask is not None:
             allowed = allowed & c.key_mask.reshape(1, C)
 
-    pos_scores = scores.gather(2, pos_idx)  # (B, Q, P)
-
+    P = pos_idx.shape[2]
     if negatives is not None or config.num_negatives > 0:
         if negatives is not None:
             neg_idx = _check_negatives(negatives, B, Q, C, c.name)
         else:
             neg_idx = sample_negatives(allowed, pos_idx_or_pad, config.num_negatives, generator,
                                        active=term_valid.any(-1))  # (B, Q, M)
-        neg_scores = scores.gather(2, neg_idx)  # (B, Q, M)
+        # One gather for positives and negatives: its backward scatters into one (B, Q, C)
+        # gradient instead of two.
+        picked = scores.gather(2, torch.cat([pos_idx, neg_idx], dim=2))  # (B, Q, P + M)
+        pos_scores, neg_scores = picked[:, :, :P], picked[:, :, P:]
         neg_valid = None
-        used = torch.cat([pos_scores[term_valid], neg_scores[term_valid.any(-1)].reshape(-1)])
+        used = torch.cat([pos_scores[term_valid], neg_scores[term_valid.any(-1)].reshape(-1)]) \
+            if penalised else None
         num_neg = torch.full((B, Q), float(neg_idx.shape[2]), device=device)
     else:
+        pos_scores = scores.gather(2, pos_idx)  # (B, Q, P)
         # Every allowed candidate that is not one of the query's positives.
         is_pos = torch.zeros(B, Q, C + 1, dtype=torch.bool, device=device)
         is_pos.scatter_(2, torch.where(term_valid, pos_idx, C), True)
         neg_valid = allowed[:, None, :] & ~is_pos[:, :, :C]  # (B, Q, C)
         neg_scores = scores
         num_neg = neg_valid.sum(-1).float()
-        used_mask = (neg_valid | is_pos[:, :, :C]) & term_valid.any(-1, keepdim=True)
-        used = scores[used_mask]
+        if penalised:
+            used_mask = (neg_valid | is_pos[:, :, :C]) & term_valid.any(-1, keepdim=True)
+            used = scores[used_mask]
+        else:
+            used = None
         if bool(((num_neg == 0) & term_valid.any(-1)).any()):
             raise ValueError(f"Contrast {c.name!r}: negative policy {config.negatives!r} leaves "
                              "a query without negatives")
 
-    penalty = config.score_penalty * used.pow(2).mean() if config.score_penalty > 0 and used.numel() \
+    penalty = config.score_penalty * used.pow(2).mean() if used is not None and used.numel() \
         else scores.new_zeros(())
     if neg_valid is not None:
         # A finite fill keeps gradients finite for padded queries that have no negatives.
