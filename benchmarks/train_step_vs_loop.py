@@ -157,20 +157,29 @@ def make_steps(args, device: torch.device):
 
 
 def timed(step, device: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Wall-clock seconds of each of ``repeats`` steps after ``warmup`` ones."""
+    return timed_both(step, device, warmup, repeats)[0]
+
+
+def timed_both(step, device: torch.device, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (``time.process_time``: all threads of this process) of each
+    step. On a CPU shared with other jobs the wall time includes waiting for a core; the CPU
+    time does not, so it is closer to what the step costs on a machine of its own."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
     for _ in range(warmup):
         step()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         sync()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append(time.perf_counter() - start)
-    return times
+        cpu.append(time.process_time() - start_cpu)
+    return times, cpu
 
 
 def parser() -> argparse.ArgumentParser:
@@ -201,22 +210,41 @@ def measure(args, echo=print) -> dict:
     echo(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
          f"N={args.negatives}, {args.precision}, on {name}, torch {torch.__version__}")
     steps = make_steps(args, device)
-    rows = {}
-    for variant in ("shared", "engine", "loop"):
-        times = timed(steps[variant], device, warmup, repeats)
+    rows, cpu_rows, mins = {}, {}, {}
+    variants = ("shared", "engine", "loop")
+    for variant in variants:  # warm-up: lazy initialisation, allocator, oneDNN primitives
+        timed_both(steps[variant], device, warmup, 0)
+    # Interleaved (shared, engine, loop, shared, ...), so that a burst of load from other
+    # jobs on a shared machine falls on every variant alike rather than on one of them.
+    measured: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in variants}
+    for _ in range(repeats):
+        for variant in variants:
+            wall, cpu = timed_both(steps[variant], device, 0, 1)
+            measured[variant][0].extend(wall)
+            measured[variant][1].extend(cpu)
+    for variant in variants:
+        times, cpu = measured[variant]
         rows[variant] = statistics.median(times)
+        mins[variant] = min(times)
+        cpu_rows[variant] = statistics.median(cpu)
         echo(f"  {variant:<7} median {1000 * rows[variant]:9.1f} ms  (min {1000 * min(times):.1f}, "
-             f"max {1000 * max(times):.1f}, {repeats} steps)")
+             f"max {1000 * max(times):.1f}, {repeats} steps; CPU time median {1000 * cpu_rows[variant]:.1f} ms)")
     shared, engine, loop = rows["shared"], rows["engine"], rows["loop"]
     echo(f"\nwhole step: engine is {loop / engine:.2f}x faster than the loop "
-         f"({1000 * loop:.1f} -> {1000 * engine:.1f} ms)")
+         f"({1000 * loop:.1f} -> {1000 * engine:.1f} ms, medians; "
+         f"{mins['loop'] / mins['engine']:.2f}x from the fastest steps)")
     head_e, head_l = engine - shared, loop - shared
     if head_e > 0 and head_l > 0:
         echo(f"loss head (step - shared): {1000 * head_l:.1f} -> {1000 * head_e:.1f} ms, "
              f"{head_l / head_e:.1f}x faster")
     echo(f"encoder + GRU + optimizer (shared): {100 * shared / engine:.0f}% of an engine step, "
          f"{100 * shared / loop:.0f}% of a loop step")
-    return {**rows, "speedup": loop / engine}
+    cpu_speedup = cpu_rows["loop"] / cpu_rows["engine"]
+    if not gpu:
+        echo(f"CPU time (this process's threads): engine is {cpu_speedup:.2f}x cheaper than the loop "
+             f"({1000 * cpu_rows['loop']:.1f} -> {1000 * cpu_rows['engine']:.1f} ms)")
+    return {**rows, "speedup": loop / engine, "cpu_s": cpu_rows, "cpu_speedup": cpu_speedup,
+            "min_s": mins, "min_speedup": mins["loop"] / mins["engine"]}
 
 
 def main() -> None:
