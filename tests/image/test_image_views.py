@@ -130,3 +130,25 @@ def test_patch_views_are_seeded_and_random_crops_differ():
 def test_patch_config_rejects_grids_that_do_not_tile():
     with pytest.raises(ValueError, match="multiple of stride"):
         ImagePatchesConfig(image_size=30, resize=0, patch=8, stride=4)
+
+
+def test_inference_views_read_a_file_deterministically(tmp_path):
+    """``cpcframe embed`` input: the file resized and centre-cropped like the probe's view."""
+    from PIL import Image
+
+    from cpcframe_image.images import decode
+
+    ex = gradient_image(48, 40)
+    path = tmp_path / "photo.png"
+    Image.fromarray(ex.data.permute(1, 2, 0).numpy()).save(path)
+    amdim = AmdimViews(AmdimViewsConfig(image_size=32))
+    [(key, view)] = amdim.inference_views(path)
+    assert key == "photo" and view.shape == (3, 32, 32)
+    torch.testing.assert_close(view, amdim.eval_view(Example(data=decode(path))))
+    torch.testing.assert_close(view, amdim.inference_views(path)[0][1])
+    patches = ImagePatches(ImagePatchesConfig(image_size=32, resize=36, patch=8, stride=4))
+    [(key, grid)] = patches.inference_views(path)
+    assert key == "photo" and grid.shape == (7, 7, 3, 8, 8)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n no data")
+    with pytest.raises(OSError):
+        amdim.inference_views(tmp_path / "bad.png")
