@@ -1,0 +1,65 @@
+"""The image recipes hold the papers' settings, and CPC on image patches runs end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cpcframe.config.loader import load_recipe
+from cpcframe_image.shapes import write_shapes
+
+from testpaths import ROOT
+
+RECIPES = ROOT / "recipes"
+
+
+@pytest.mark.parametrize("name, size, ndf, n_rkhs, depth", [("amdim_cifar10", 32, 128, 1024, 10),
+                                                             ("amdim_stl10", 64, 192, 1536, 8)])
+def test_amdim_recipes_hold_the_papers_settings(registry, name, size, ndf, n_rkhs, depth):
+    from cpcframe_image.amdim_encoder import scale_sizes
+
+    r = load_recipe(RECIPES / f"{name}.toml", registry)
+    enc = r.model.encoder.config
+    assert (enc.image_size, enc.ndf, enc.n_rkhs, enc.n_depth) == (size, ndf, n_rkhs, depth)
+    assert r.data.views.config.image_size == size
+    assert scale_sizes(size) == {"1": 1, "5": 5, "7": 7}
+    assert r.model.critic.config.pairs == ("1t5", "1t7", "5t5")
+    assert (r.loss.negatives, r.loss.clip, r.loss.score_penalty) == ("other_sequences", 20.0, 0.04)
+    assert r.data.batch_size == 200 and r.train.lr == 2e-4
+    assert r.model.context.name == "identity" and r.probe.name == "image_linear"
+
+
+def test_cpc_patch_recipe_is_the_papers_grid(registry):
+    r = load_recipe(RECIPES / "cpc_patches_imagenet.toml", registry)
+    views = r.data.views.config
+    assert (views.image_size, views.patch, views.stride, views.grid) == (256, 64, 32, 7)
+    assert r.model.encoder.config.blocks == (3, 4, 23) and r.model.encoder.config.bottleneck
+    assert r.model.context.name == "pixelcnn" and r.model.critic.config.steps == 5
+
+
+@pytest.mark.timeout(300)
+def test_cpc_patches_train_and_probe_end_to_end(tmp_path):
+    """The ImageNet patch recipe at toy size: 7x7 grids of 8x8 patches of 32x32 shapes."""
+    data = write_shapes(tmp_path / "shapes", per_class=12)
+    run = tmp_path / "run"
+    sets = ["data.views.image_size=32", "data.views.resize=0", "data.views.patch=8", "data.views.stride=4",
+            "model.encoder.width=8", "model.encoder.blocks=[1]", "model.encoder.bottleneck=false",
+            "model.encoder.stem=small", "model.context.hidden=16", "model.context.layers=2",
+            "model.critic.steps=3", "data.batch_size=4", "data.num_workers=0", "train.steps=3",
+            "train.precision=fp32", "train.device=cpu", "train.log_every=1", "probe.max_train=0",
+            "probe.baselines=true", f"data.dataset.root={data}"]
+    args = [a for s in sets for a in ("--set", s)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "cpcframe", "run", str(RECIPES / "cpc_patches_imagenet.toml"),
+                             "--out", str(run), "--quiet", *args], env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=280)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"acc/k1", "acc/k2", "acc/k3"} <= set(log[-1])  # one prediction per row offset
+    scores = json.loads((run / "probe.json").read_text())["classification"]
+    assert set(scores) == {"cpc", "random_init"}
+    assert not (run / "pictures").exists()  # matching-score maps are AMDIM's only
