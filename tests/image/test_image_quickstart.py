@@ -108,3 +108,12 @@ def test_trained_run_embeds_image_files(trained, tmp_path):
     embedded = model.embed(tmp_path / "b.png")
     np.testing.assert_allclose(embedded["b/7"], features["b/7"], rtol=1e-5, atol=1e-5)
     assert isinstance(direct["5"], torch.Tensor)
+
+
+def test_probe_command_on_the_finished_run_repeats_the_numbers(trained):
+    run, _ = trained
+    before = json.loads((run / "probe.json").read_text())
+    again = cli("probe", str(run), "--baselines")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "classification" in again.stdout and "random_init" in again.stdout
+    assert json.loads((run / "probe.json").read_text()) == before
