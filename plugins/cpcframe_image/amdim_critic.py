@@ -16,7 +16,7 @@ and view 2 -> view 1) it returns one :class:`cpcframe.Contrast`:
 With the recipe's ``[loss]`` ``negatives = "other_sequences"`` (every location of every
 other image), ``clip = 20`` and ``score_penalty = λ``, the engine's total equals AMDIM's
 ``loss_1t5 + loss_1t7 + loss_5t5 + lgt_reg`` (checked against a plain re-implementation
-in ``tests/image/test_amdim_loss.py``).
+in ``tests/image/test_image_amdim_loss.py``).
 
 **Score scaling.** AMDIM divides every score by ``sqrt(n_rkhs)``. This critic does it
 (``scale_scores = true``: queries are multiplied by ``n_rkhs ** -0.5``), so recipes keep
