@@ -12,8 +12,7 @@ import json
 from audiodata import QUICKSTART, run_args
 from cpcframe.cli import main
 
-SHORT = ("data.dataset.speakers=8", "data.dataset.utterances_per_speaker=10",
-         "data.dataset.test_fraction=0.4", "train.steps=150", "train.checkpoint_every=150",
+SHORT = ("data.dataset.speakers=8", "train.steps=250", "train.checkpoint_every=250",
          "probe.max_frames=5000")
 
 
