@@ -9,13 +9,12 @@ import sys
 
 import numpy as np
 
-from audiodata import LIBRISPEECH_RECIPE, QUICKSTART, TINY_MODEL, run_args, write_speakers
+from audiodata import LIBRISPEECH_RECIPE, TINY, run_args, write_speakers
 from cpcframe.cli import main
 
 
 def librispeech_sets(root) -> tuple[str, ...]:
-    return ("data.dataset.name=librispeech", f"data.dataset.root={root}", "data.dataset.split_list=",
-            "data.dataset.test_split_list=", "data.dataset.phone_labels=")
+    return (f"data.dataset.root={root}",)
 
 
 def test_missing_root_is_exit_2_and_says_what_to_download(tmp_path):
@@ -39,7 +38,7 @@ def test_corrupt_file_is_skipped_and_counted_in_the_run_summary(tmp_path, capsys
     from audiodata import write_utterance
     write_utterance(root, "12-10-0007", 800)  # shorter than the 1600-sample window
     out = tmp_path / "run"
-    status = main(run_args(QUICKSTART, out, *librispeech_sets(root), *TINY_MODEL) + ["--no-probe"])
+    status = main(run_args(TINY, out, *librispeech_sets(root)) + ["--no-probe"])
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skipped"] == {"unreadable": 2, "too_short": 1}
@@ -57,12 +56,12 @@ def test_speaker_grouped_batches_with_same_group_negatives(tmp_path):
 
     root = tmp_path / "corpus"
     write_speakers(root, {"21": 120.0, "22": 200.0, "23": 320.0, "24": 500.0}, 3, 8000)
-    sets = (*librispeech_sets(root), *TINY_MODEL, "data.group_size=2", "loss.negatives=same_group",
+    sets = (*librispeech_sets(root), "data.group_size=2", "loss.negatives=same_group",
             "train.steps=3", "train.checkpoint_every=3")
-    recipe = load_recipe(QUICKSTART, default_registry(), list(sets))
+    recipe = load_recipe(TINY, default_registry(), list(sets))
     assert recipe.loss.negatives == "same_group" and recipe.data.group_size == 2
     out = tmp_path / "run"
-    assert main(run_args(QUICKSTART, out, *sets) + ["--no-probe"]) == 0
+    assert main(run_args(TINY, out, *sets) + ["--no-probe"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 3 and math.isfinite(summary["metrics"]["loss"])
     # The batches the run drew: 2 speakers x 2 utterances each, speaker from the folder.

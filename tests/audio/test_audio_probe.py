@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from audiodata import QUICKSTART, TINY_MODEL, run_args
+from audiodata import TINY, run_args
 from cpcframe.cli import main
 from cpcframe_audio.features import label_positions, mfcc_utterance
 
@@ -45,10 +45,8 @@ def probed_run(tmp_path, capsys):
     root, labels = tmp_path / "corpus", tmp_path / "phones.txt"
     write_labelled_corpus(root, labels)
     out = tmp_path / "run"
-    sets = ("data.dataset.name=librispeech", f"data.dataset.root={root}", "data.dataset.split_list=",
-            "data.dataset.test_split_list=", f"data.dataset.phone_labels={labels}", *TINY_MODEL,
-            "probe.max_iter=50", "probe.test_fraction=0.25")
-    assert main(run_args(QUICKSTART, out, *sets)) == 0  # the quickstart's [probe] has baselines = true
+    sets = (f"data.dataset.root={root}", f"data.dataset.phone_labels={labels}", "probe.test_fraction=0.25")
+    assert main(run_args(TINY, out, *sets)) == 0  # its [probe] has baselines = true
     return out, capsys.readouterr().out
 
 
