@@ -15,6 +15,8 @@ folded into the weights so no per-model copy of the features is made.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 import torch
 import torch.nn.functional as F
@@ -125,12 +127,39 @@ def cross_validate(x: Tensor, y: Tensor, folds: int, l2_grid: list[float], *, se
     return float(_accuracy(models.predict(x), y, test).mean())
 
 
-def train_test(x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, l2_grid: list[float], *,
+@attrs.frozen(eq=False)
+class LinearClassifier:
+    """One fitted model of :func:`fit_classifier`."""
+
+    models: LinearModels  # M = 1
+
+    def predict(self, x: Tensor) -> Tensor:
+        """``(N, D) -> (N,)`` predicted classes."""
+        return self.models.predict(x)[0]
+
+    def accuracy(self, x: Tensor, y: Tensor) -> float:
+        """Share of ``(N, D)`` examples whose predicted class is ``y (N,)``; NaN when ``N = 0``."""
+        if len(y) == 0:
+            return float("nan")
+        return float((self.predict(x) == y).float().mean())
+
+
+def fit_classifier(x: Tensor, y: Tensor, num_classes: int, l2_grid: Sequence[float] = (1e-4,), *,
+                   seed: int = 0, validation_fraction: float = 0.1,
+                   iterations: int = 100) -> LinearClassifier:
+    """One multinomial logistic regression on all of ``x (N, D)``, ``y (N,)``, its L2 penalty
+    chosen from ``l2_grid`` on a held-out ``validation_fraction`` when the grid has several."""
+    generator = torch.Generator().manual_seed(seed)
+    train = torch.ones(1, x.shape[0], dtype=torch.bool, device=x.device)
+    return LinearClassifier(fit_selected(x, y, train, list(l2_grid), num_classes, generator=generator,
+                                         validation_fraction=validation_fraction,
+                                         iterations=iterations))
+
+
+def train_test(x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, l2_grid: Sequence[float], *,
                seed: int = 0, validation_fraction: float = 0.1, iterations: int = 100) -> float:
     """Accuracy on a fixed test set of one model fitted on all of ``x`` (TREC's protocol)."""
-    generator = torch.Generator().manual_seed(seed)
     num_classes = int(max(int(y.max()), int(y_test.max()))) + 1
-    train = torch.ones(1, x.shape[0], dtype=torch.bool, device=x.device)
-    models = fit_selected(x, y, train, l2_grid, num_classes, generator=generator,
-                          validation_fraction=validation_fraction, iterations=iterations)
-    return float((models.predict(x_test)[0] == y_test).float().mean())
+    classifier = fit_classifier(x, y, num_classes, l2_grid, seed=seed,
+                                validation_fraction=validation_fraction, iterations=iterations)
+    return classifier.accuracy(x_test, y_test)

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from cpcframe import DatasetContext, Probe, ProbeContext, UserError
 from cpcframe.config.validators import non_negative, positive
-from cpcframe_image.linear import fit_linear
+from cpcframe.linear_probe import fit_classifier
 
 
 @attrs.frozen
@@ -158,7 +158,7 @@ class ImageLinearProbe(Probe):
                 xtr, ytr = self.encode(m, train, train_idx, sampler, context.device)
                 xte, yte = self.encode(m, test, test_idx, sampler, context.device)
                 classes = max(num_classes, int(ytr.max()) + 1, int(yte.max()) + 1)
-                clf = fit_linear(xtr, ytr, classes, l2=cfg.l2, max_iter=cfg.max_iter, seed=context.seed)
+                clf = fit_classifier(xtr, ytr, classes, [cfg.l2], iterations=cfg.max_iter, seed=context.seed)
                 results[feature_set] = clf.accuracy(xte, yte)
                 details[f"{feature_set}_train_accuracy"] = clf.accuracy(xtr, ytr)
                 details["feature_dim"] = int(xtr.shape[1])
