@@ -32,7 +32,7 @@ from cpcframe import DatasetContext, Probe, ProbeContext, UserError
 from cpcframe.config.validators import non_negative, positive
 from cpcframe_audio.features import (LABEL_HOP, encode_utterance, label_positions, mfcc_utterance,
                                      model_hop)
-from cpcframe_audio.linear import train_linear
+from cpcframe.linear_probe import fit_classifier
 
 TASKS = ("phone", "speaker")
 
@@ -241,7 +241,7 @@ class SpeechProbe(Probe):
             if xtr and xte and sum(len(y) for y in ytr) and sum(len(y) for y in yte):
                 xtr_t, ytr_t, xte_t, yte_t = torch.cat(xtr), torch.cat(ytr), torch.cat(xte), torch.cat(yte)
                 classes = int(max(ytr_t.max(), yte_t.max())) + 1
-                probe = train_linear(xtr_t, ytr_t, classes, l2=cfg.l2, max_iter=cfg.max_iter, seed=seed)
+                probe = fit_classifier(xtr_t, ytr_t, classes, [cfg.l2], iterations=cfg.max_iter, seed=seed)
                 out["phone"] = probe.accuracy(xte_t, yte_t)
                 details.setdefault("phone", {}).update({
                     "train_frames": len(ytr_t), "test_frames": len(yte_t), "classes": classes,
@@ -255,8 +255,8 @@ class SpeechProbe(Probe):
             if len(names) >= 2 and seen:
                 ytr_t = torch.tensor([index[s] for s in str_])
                 yte_t = torch.tensor([index[ste[i]] for i in seen])
-                probe = train_linear(torch.stack(xtr), ytr_t, len(names), l2=cfg.l2,
-                                     max_iter=cfg.max_iter, seed=seed)
+                probe = fit_classifier(torch.stack(xtr), ytr_t, len(names), [cfg.l2], iterations=cfg.max_iter,
+                                       seed=seed)
                 out["speaker"] = probe.accuracy(torch.stack([xte[i] for i in seen]), yte_t)
                 details.setdefault("speaker", {}).update({
                     "train_utterances": len(str_), "test_utterances": len(seen),
