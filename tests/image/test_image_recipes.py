@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
+from cpcframe.build import build_model
 from cpcframe.config.loader import load_recipe
 from cpcframe_image.shapes import write_shapes
 
@@ -63,3 +66,33 @@ def test_cpc_patches_train_and_probe_end_to_end(tmp_path):
     scores = json.loads((run / "probe.json").read_text())["classification"]
     assert set(scores) == {"cpc", "random_init"}
     assert not (run / "pictures").exists()  # matching-score maps are AMDIM's only
+
+
+@pytest.mark.timeout(300)
+def test_amdim_mixture_representation_trains_through_the_cli(tmp_path):
+    """``model.critic.mixture_heads = 3``: every global-source pair reports one step per head,
+    and the heads' weights are trained (they are saved and differ from a fresh model's)."""
+    import cpcframe
+
+    data = write_shapes(tmp_path / "shapes", per_class=6)
+    run = tmp_path / "run"
+    sets = ["model.critic.mixture_heads=3", "model.critic.entropy_weight=0.5", "model.encoder.ndf=8",
+            "model.encoder.n_rkhs=32", "data.batch_size=8", "train.steps=3", "train.log_every=1",
+            f"data.dataset.root={data}"]
+    args = [a for s in sets for a in ("--set", s)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "cpcframe", "run", str(RECIPES / "quickstart_image.toml"),
+                             "--out", str(run), "--quiet", "--no-probe", *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=280)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(entry["loss"]) for entry in log)
+    # Global sources (1t5, 1t7) in both directions: one step per head; 5t5 has no heads.
+    heads = {f"acc/{pair}_{d}/h{j}" for pair in ("1t5", "1t7") for d in ("12", "21") for j in range(3)}
+    assert heads <= set(log[-1]) and {"acc/5t5_12", "acc/5t5_21"} <= set(log[-1])
+    loaded = cpcframe.load(run)
+    torch.manual_seed(loaded.recipe.seed)  # the trainer's initial weights
+    initial = build_model(loaded.recipe, loaded.registry).critic.heads.state_dict()
+    trained = loaded.model.critic.heads.state_dict()
+    assert trained and set(trained) == set(initial)
+    assert any(not torch.equal(trained[k], initial[k]) for k in trained)
