@@ -28,7 +28,6 @@ CPU: the peak of live bytes reported by PyTorch's CPU allocator to the profiler)
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -40,6 +39,7 @@ from torch import Tensor
 
 from cpcframe.contrast import Contrast
 from cpcframe.infonce import InfoNCEConfig, info_nce
+from measure import peak_memory, sync
 
 
 def cpc_audio_negatives(B: int, T: int, W: int, N: int, device: torch.device,
@@ -160,11 +160,6 @@ def runner(variant: str, args, device):
     return step, clear
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_variant(variant, args, device) -> list[float]:
     step, clear = runner(variant, args, device)
     for _ in range(args.warmup):
@@ -181,46 +176,13 @@ def time_variant(variant, args, device) -> list[float]:
     return times
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """The profiler's C++ side logs start/stop lines on file descriptor 2."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def peak_memory(variant, args, device) -> int:
+def peak_memory_of(variant, args, device) -> int:
     """Peak bytes of live tensors allocated during one forward+backward, above what was
     live before it (inputs, parameters)."""
     step, clear = runner(variant, args, device)
     step()  # warm-up: lazy initialisations are not counted
     clear()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    # Every allocation and free of the CPU allocator is a "[memory]" event with a signed
-    # byte count; their running sum in time order is the live memory, its max the peak.
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
+    return peak_memory(step, device)
 
 
 def rss_peak(variant: str, args) -> int:
@@ -287,7 +249,7 @@ def measure(args, echo=print) -> dict:
     for variant in ("loop", "engine", "engine+sampler"):
         times = time_variant(variant, args, device)
         rss = rss_peak(variant, args) if device.type == "cpu" and not args.no_rss else None
-        rows[variant] = (statistics.median(times), min(times), max(times), peak_memory(variant, args, device), rss)
+        rows[variant] = (statistics.median(times), min(times), max(times), peak_memory_of(variant, args, device), rss)
     echo(f"\n{'variant':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9} {'RSS+ MiB':>9}")
     for variant, (med, lo, hi, peak, rss) in rows.items():
         rss_text = f"{rss / 2**20:9.1f}" if rss is not None else f"{'-':>9}"

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import torch
 
+from measure import peak_memory, sync
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "amdim_cifar10.toml"
 
@@ -80,46 +82,6 @@ def make_step(args):
 
     params = sum(p.numel() for p in model.parameters())
     return step, sampler, params
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """The CPU profiler prints device-probing noise to fd 2; hide it."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def peak_memory(step, device: torch.device) -> int:
-    """Peak live tensor bytes during one step, above what was live before it."""
-    if device.type == "cuda":
-        sync(device)
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step()
-        sync(device)
-        return torch.cuda.max_memory_allocated() - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
-    live = peak = 0
-    for _, nbytes in events:
-        live += nbytes
-        peak = max(peak, live)
-    return peak
 
 
 def views_per_second(sampler, n: int = 64) -> float:

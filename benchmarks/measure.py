@@ -1,0 +1,58 @@
+"""Measurement helpers shared by the benchmark scripts (run from ``benchmarks/``, which
+Python puts first on ``sys.path``, so ``from measure import ...`` works in each)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall-clock times cover it; nothing to do on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """The profiler's C++ side logs start/stop and device-probing lines on file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def peak_memory(step: Callable[[], object], device: torch.device) -> int:
+    """Peak bytes of live tensors allocated while ``step()`` runs, above what was live before.
+
+    On a GPU, the allocator's own peak counter. On the CPU, every allocation and free is a
+    profiler ``[memory]`` event with a signed byte count; their running sum in time order
+    is the live memory, its maximum the peak.
+    """
+    if device.type == "cuda":
+        sync(device)
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        sync(device)
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
+                    if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU)
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
