@@ -23,7 +23,6 @@ training items/s; the loader should be >= 10x faster so that it never starves tr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
 import tempfile
@@ -33,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
 
 RECIPE = """
 seed = 0
@@ -141,15 +139,15 @@ def loader_rate(args, workers: int) -> tuple[float, float, int]:
 def training_step_seconds(args) -> float:
     if args.step_ms:
         return args.step_ms / 1000
-    spec = importlib.util.spec_from_file_location("train_step_vs_loop", HERE / "train_step_vs_loop.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
+    import train_step_vs_loop as bench  # same folder
+    from measure import time_steps
+
     step_args = argparse.Namespace(batch=args.batch, window=args.window, hidden=256, steps=12, negatives=128,
                                    precision=args.precision)
     device = torch.device(args.train_device)
     step = bench.make_steps(step_args, device)["engine"]
     gpu = device.type == "cuda"
-    return statistics.median(bench.timed(step, device, warmup=5 if gpu else 1, repeats=20 if gpu else 3))
+    return statistics.median(time_steps(step, device, warmup=5 if gpu else 1, repeats=20 if gpu else 3)[0])
 
 
 def parser() -> argparse.ArgumentParser:

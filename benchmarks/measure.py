@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import torch
@@ -15,6 +16,27 @@ def sync(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock times cover it; nothing to do on the CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def time_steps(step: Callable[[], object], device: torch.device, warmup: int,
+               repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of each of ``repeats`` calls of ``step()`` after ``warmup`` ones.
+
+    CPU time is ``time.process_time`` (all threads of this process). On a CPU shared with
+    other jobs the wall time includes waiting for a core and the CPU time does not, so it is
+    closer to what the step costs on a machine of its own.
+    """
+    for _ in range(warmup):
+        step()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        sync(device)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        step()
+        sync(device)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 @contextlib.contextmanager

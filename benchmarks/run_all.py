@@ -28,7 +28,7 @@ machine's load, which is printed before and after.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -38,15 +38,7 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
 TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speedup": 4.0, "loader_ratio": 10.0}
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def cpu_model() -> str:
@@ -92,13 +84,13 @@ def main() -> int:
     dev = ["--device", args.device, "--threads", str(args.threads)]
 
     section("InfoNCE engine vs loop over k: forward+backward of the loss head")
-    engine_mod = _module("engine_vs_loop")
+    engine_mod = importlib.import_module("engine_vs_loop")
     engine_args = engine_mod.parser().parse_args(
         dev + (["--batch", "2", "--length", "64", "--repeats", "3", "--warmup", "1"] if quick else []))
     engine = engine_mod.measure(engine_args)
 
     section("Whole training step (encoder, GRU, loss, AdamW): engine vs loop-style loss")
-    step_mod = _module("train_step_vs_loop")
+    step_mod = importlib.import_module("train_step_vs_loop")
     step_args = step_mod.parser().parse_args(
         dev + (["--batch", "2", "--window", "5120", "--repeats", "1", "--warmup", "1"] if quick
                # A CPU loop step at full size takes half a minute: 1 warm-up + 3 timed steps.
@@ -106,7 +98,7 @@ def main() -> int:
     step = step_mod.measure(step_args)
 
     section("Data loader throughput vs what a training step consumes")
-    loader_mod = _module("loader_throughput")
+    loader_mod = importlib.import_module("loader_throughput")
     # The training side is the engine step just timed (same batch size), so it is not timed twice.
     loader_args = loader_mod.parser().parse_args(
         ["--train-device", args.device, "--threads", str(args.threads), "--batch", str(step_args.batch),

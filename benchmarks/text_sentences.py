@@ -19,8 +19,8 @@ does. One step = forward, InfoNCE, backward and an Adam update. The figure print
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
-import time
 
 import torch
 
@@ -29,6 +29,7 @@ from cpcframe.model import contrastive_loss
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
 from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
+from measure import time_steps
 from cpcframe_text.views import pad_sentences
 
 
@@ -80,19 +81,8 @@ def main() -> None:
         optimizer.step()
         return out.metrics["loss"]
 
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for i in range(2):
-        step(batches[i % len(batches)])
-    sync()
-    times = []
-    for i in range(args.steps):
-        start = time.perf_counter()
-        step(batches[i % len(batches)])
-        sync()
-        times.append(time.perf_counter() - start)
+    batch_iter = itertools.cycle(batches)
+    times, _ = time_steps(lambda: step(next(batch_iter)), device, warmup=2, repeats=args.steps)
     per_step = statistics.median(times)
     sentences = args.batch * args.window
     mean_len = statistics.mean(float(b["mask"].sum(-1).float().mean()) for b in batches)

@@ -31,24 +31,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import statistics
 import sys
-import time
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-HERE = Path(__file__).resolve().parent
-
-
-def _engine_vs_loop():
-    """The loop-style reference of ``benchmarks/engine_vs_loop.py`` (same folder)."""
-    spec = importlib.util.spec_from_file_location("engine_vs_loop", HERE / "engine_vs_loop.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from measure import time_steps
 
 
 def audio_encoder() -> nn.Module:
@@ -102,7 +91,8 @@ def make_steps(args, device: torch.device):
     from cpcframe.infonce import InfoNCEConfig
     from cpcframe.model import contrastive_loss
 
-    ref = _engine_vs_loop()
+    import engine_vs_loop as ref  # the loop-style reference, same folder
+
     g = torch.Generator().manual_seed(0)
     x = (0.1 * torch.randn(args.batch, 1, args.window, generator=g)).to(device)
     batch = Batch(views=(x,), groups=torch.arange(args.batch, device=device))
@@ -156,32 +146,6 @@ def make_steps(args, device: torch.device):
     return {"shared": shared_only, "engine": engine, "loop": loop}
 
 
-def timed(step, device: torch.device, warmup: int, repeats: int) -> list[float]:
-    """Wall-clock seconds of each of ``repeats`` steps after ``warmup`` ones."""
-    return timed_both(step, device, warmup, repeats)[0]
-
-
-def timed_both(step, device: torch.device, warmup: int, repeats: int) -> tuple[list[float], list[float]]:
-    """Wall-clock and CPU seconds (``time.process_time``: all threads of this process) of each
-    step. On a CPU shared with other jobs the wall time includes waiting for a core; the CPU
-    time does not, so it is closer to what the step costs on a machine of its own."""
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for _ in range(warmup):
-        step()
-    times, cpu = [], []
-    for _ in range(repeats):
-        sync()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return times, cpu
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu")
@@ -213,13 +177,13 @@ def measure(args, echo=print) -> dict:
     rows, cpu_rows, mins = {}, {}, {}
     variants = ("shared", "engine", "loop")
     for variant in variants:  # warm-up: lazy initialisation, allocator, oneDNN primitives
-        timed_both(steps[variant], device, warmup, 0)
+        time_steps(steps[variant], device, warmup, 0)
     # Interleaved (shared, engine, loop, shared, ...), so that a burst of load from other
     # jobs on a shared machine falls on every variant alike rather than on one of them.
     measured: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in variants}
     for _ in range(repeats):
         for variant in variants:
-            wall, cpu = timed_both(steps[variant], device, 0, 1)
+            wall, cpu = time_steps(steps[variant], device, 0, 1)
             measured[variant][0].extend(wall)
             measured[variant][1].extend(cpu)
     for variant in variants:
