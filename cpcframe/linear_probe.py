@@ -5,6 +5,7 @@ and sentence classification) and AMDIM (Bachman et al. 2019), shared by every pr
 :func:`train_test` fits on a train split and scores a held-out split (audio, images, TREC);
 :func:`cross_validate` is skip-thought's k-fold protocol (MR, CR, SUBJ, MPQA). The L2
 penalty is chosen on held-out training data when a grid is given.
+
 Every fold and every candidate penalty is one of ``M`` independent models fitted in a
 single full-batch L-BFGS run (the objective is a sum of independent convex terms), so
 there is no Python loop over folds or penalties.
@@ -88,7 +89,7 @@ def _accuracy(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:
     return correct / mask.sum(1).clamp(min=1).float()
 
 
-def fit_selected(x: Tensor, y: Tensor, train: Tensor, l2_grid: list[float], num_classes: int, *,
+def fit_selected(x: Tensor, y: Tensor, train: Tensor, l2_grid: Sequence[float], num_classes: int, *,
                  generator: torch.Generator, validation_fraction: float = 0.1,
                  iterations: int = 100) -> LinearModels:
     """One model per row of ``train`` (``(F, N)``), each with the L2 penalty of ``l2_grid``
@@ -110,7 +111,7 @@ def fit_selected(x: Tensor, y: Tensor, train: Tensor, l2_grid: list[float], num_
     return fit(x, y, train, penalties, num_classes, iterations)
 
 
-def cross_validate(x: Tensor, y: Tensor, folds: int, l2_grid: list[float], *, seed: int = 0,
+def cross_validate(x: Tensor, y: Tensor, folds: int, l2_grid: Sequence[float], *, seed: int = 0,
                    validation_fraction: float = 0.1, iterations: int = 100) -> float:
     """Mean test accuracy over ``folds`` stratification-free folds of a random permutation."""
     N = x.shape[0]
@@ -151,7 +152,7 @@ def fit_classifier(x: Tensor, y: Tensor, num_classes: int, l2_grid: Sequence[flo
     chosen from ``l2_grid`` on a held-out ``validation_fraction`` when the grid has several."""
     generator = torch.Generator().manual_seed(seed)
     train = torch.ones(1, x.shape[0], dtype=torch.bool, device=x.device)
-    return LinearClassifier(fit_selected(x, y, train, list(l2_grid), num_classes, generator=generator,
+    return LinearClassifier(fit_selected(x, y, train, l2_grid, num_classes, generator=generator,
                                          validation_fraction=validation_fraction,
                                          iterations=iterations))
 
