@@ -90,14 +90,10 @@ def test_compile_runs_on_cpu(registry, tmp_path, fp32):
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
 
 
-class KeepsModel(Trainer):
-    pass
-
-
 def test_channels_last_matches_contiguous(registry, tmp_path):
     encoder = "model.encoder.name=toy_conv2d"
     plain, _ = train(registry, tmp_path / "plain", encoder)
-    fast, trainer = train(registry, tmp_path / "cl", encoder, "train.channels_last=true", trainer_class=KeepsModel)
+    fast, trainer = train(registry, tmp_path / "cl", encoder, "train.channels_last=true")
     weight = trainer.model.encoder.net[2].weight  # (C, C, 1, 4): the two layouts differ
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     for a, b in zip(fast, plain):
