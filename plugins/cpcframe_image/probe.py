@@ -121,16 +121,19 @@ class ImageLinearProbe(Probe):
         return idx
 
     # ---- features -------------------------------------------------------------------
-    def encode(self, model, dataset, indices: list[int], sampler, device) -> tuple[Tensor, Tensor]:
-        """``(N, D)`` pooled features and ``(N,)`` classes of ``indices``."""
+    def encode(self, models: dict, dataset, indices: list[int], sampler, device) -> tuple[dict[str, Tensor], Tensor]:
+        """``{name: (N, D)}`` pooled features of every model and ``(N,)`` classes of
+        ``indices``; each image is read and turned into its view once for all models."""
         cfg = self.config
-        feats, labels = [], []
+        feats: dict[str, list[Tensor]] = {name: [] for name in models}
+        labels: list[int] = []
         for start in range(0, len(indices), cfg.batch_size):
             examples = [dataset[i] for i in indices[start: start + cfg.batch_size]]
             views = torch.stack([sampler.eval_view(ex) for ex in examples]).to(device)
-            feats.append(pooled(model.encode(views, level=cfg.level), cfg.scale).cpu())
+            for name, m in models.items():
+                feats[name].append(pooled(m.encode(views, level=cfg.level), cfg.scale).cpu())
             labels.extend(int(ex.labels) for ex in examples)
-        return torch.cat(feats), torch.tensor(labels, dtype=torch.long)
+        return {name: torch.cat(f) for name, f in feats.items()}, torch.tensor(labels, dtype=torch.long)
 
     # ---- entry point -------------------------------------------------------------------
     def run(self, model, context: ProbeContext) -> dict[str, dict[str, float]]:
@@ -146,24 +149,24 @@ class ImageLinearProbe(Probe):
         models = {name: model}
         if context.baselines and context.random_model is not None:
             models["random_init"] = context.random_model
-        num_classes = max(len(getattr(train, "classes", []) or []),
-                          max(train.targets[i] for i in train_idx) + 1 if hasattr(train, "targets") else 0)
         details: dict[str, Any] = {"train_images": len(train_idx), "test_images": len(test_idx),
                                    "level": cfg.level, "scale": cfg.scale}
         results: dict[str, float] = {}
         modes = {id(m): m.training for m in models.values()}
         try:
-            for feature_set, m in models.items():
+            for m in models.values():
                 m.eval()
-                xtr, ytr = self.encode(m, train, train_idx, sampler, context.device)
-                xte, yte = self.encode(m, test, test_idx, sampler, context.device)
-                classes = max(num_classes, int(ytr.max()) + 1, int(yte.max()) + 1)
-                clf = fit_classifier(xtr, ytr, classes, [cfg.l2], iterations=cfg.max_iter, seed=context.seed)
-                results[feature_set] = clf.accuracy(xte, yte)
-                details[f"{feature_set}_train_accuracy"] = clf.accuracy(xtr, ytr)
-                details["feature_dim"] = int(xtr.shape[1])
-                details["classes"] = classes
-                details["chance"] = float(torch.bincount(yte, minlength=classes).max()) / len(yte)
+            xtr, ytr = self.encode(models, train, train_idx, sampler, context.device)
+            xte, yte = self.encode(models, test, test_idx, sampler, context.device)
+            classes = max(len(getattr(train, "classes", []) or []), int(ytr.max()) + 1, int(yte.max()) + 1)
+            details["feature_dim"] = int(xtr[name].shape[1])
+            details["classes"] = classes
+            details["chance"] = float(torch.bincount(yte, minlength=classes).max()) / len(yte)
+            for feature_set in models:
+                clf = fit_classifier(xtr[feature_set], ytr, classes, [cfg.l2], iterations=cfg.max_iter,
+                                     seed=context.seed)
+                results[feature_set] = clf.accuracy(xte[feature_set], yte)
+                details[f"{feature_set}_train_accuracy"] = clf.accuracy(xtr[feature_set], ytr)
             details["pictures"] = [str(p) for p in self.pictures(model, test, test_idx, sampler, context)]
         finally:
             for m in models.values():
@@ -180,7 +183,6 @@ class ImageLinearProbe(Probe):
         cfg = self.config
         if not cfg.pictures or context.run_dir is None or getattr(sampler, "num_views", 1) != 2:
             return []
-        model.eval()
         examples = [dataset[i] for i in indices[: cfg.pictures]]
         try:
             return save_match_maps(model, examples, sampler, context.run_dir / "pictures", context.device,
