@@ -147,6 +147,29 @@ def _decoded(items: Iterable[SourceItem], sample_rate: int, workers: int,
             yield from pool.map(one, batch)
 
 
+def publish_dir(final: Path, marker: str, fill: Callable[[Path], None]) -> None:
+    """Make folder ``final`` by ``fill(tmp)`` on a new temporary folder next to it, then a rename.
+
+    An interrupted ``fill`` leaves no ``final`` (the temporary folder is removed); when a
+    concurrent builder renamed its own folder into place first (``final/marker`` exists),
+    that one is kept and ours is dropped.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / marker).is_file():  # not a concurrent builder that won
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -173,10 +196,8 @@ def build_cache(root: Path, name: str, fingerprint: Any, items: Callable[[], Ite
     final = Path(root) / f"{name}-{fingerprint_hash(full)}"
     if (final / "index.json").is_file():
         return AudioCache(final)
-    Path(root).mkdir(parents=True, exist_ok=True)
-    tmp = Path(root) / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+
+    def fill(tmp: Path) -> None:
         keys, speakers, offsets, lengths = [], [], [], []
         failed: dict[str, str] = {}
         seen: set[str] = set()
@@ -202,13 +223,6 @@ def build_cache(root: Path, name: str, fingerprint: Any, items: Callable[[], Ite
                  "failed": failed, "sample_rate": sample_rate, "dtype": dtype, "total": total}
         (tmp / "fingerprint.json").write_text(json.dumps(full, sort_keys=True, default=str))
         (tmp / "index.json").write_text(json.dumps(index))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "index.json").is_file():  # not a concurrent builder that won
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    publish_dir(final, "index.json", fill)
     return AudioCache(final)

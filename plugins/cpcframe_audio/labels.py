@@ -13,16 +13,13 @@ hash of the label file, so a 100 MB label file is parsed once.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from cpcframe import UserError
-from cpcframe_audio.cache import AudioCache, fingerprint_hash
+from cpcframe_audio.cache import AudioCache, fingerprint_hash, publish_dir
 
 LABEL_VERSION = 1
 
@@ -126,22 +123,14 @@ def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "")
     if bad_lines:
         warnings.warn(f"{p}: {bad_lines} malformed line(s) ignored (expected an id and integers)",
                       stacklevel=3)
-    tmp = cache.path / f".labels-{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+
+    def fill(tmp: Path) -> None:
         np.save(tmp / "values.npy", np.concatenate(parts) if parts else np.zeros(0, np.int16))
         np.save(tmp / "offsets.npy", offsets)
         np.save(tmp / "lengths.npy", lengths)
         (tmp / "info.json").write_text(json.dumps({
             "without_audio": len(without), "without_audio_examples": without[:5],
             "classes": top + 1, "source": str(p)}))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "info.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    publish_dir(final, "info.json", fill)
     return LabelStore(final)

@@ -11,9 +11,6 @@ very same ``librispeech`` code path (and its cache) reads it. See
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +20,7 @@ import numpy as np
 from cpcframe import DatasetContext, UserError
 from cpcframe.config.validators import positive, probability
 from cpcframe_audio import synth
-from cpcframe_audio.cache import DTYPES, fingerprint_hash
+from cpcframe_audio.cache import DTYPES, fingerprint_hash, publish_dir
 from cpcframe_audio.corpus import AudioCorpus
 from cpcframe_audio.librispeech import LibriSpeechConfig, build_librispeech
 
@@ -118,23 +115,14 @@ def ensure_corpus(config: SyntheticSpeechConfig, root: Path) -> Path:
     if root.exists() and any(root.iterdir()):
         raise UserError(f"synthetic_speech root {root} exists and is not a synthetic corpus; "
                         "choose an empty or new folder")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+
+    def fill(tmp: Path) -> None:
         generate_corpus(config, tmp)
         (tmp / CORPUS_FILE).write_text(json.dumps(options, indent=2))
         if root.exists():
             root.rmdir()  # empty (checked above)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not marker.is_file():  # not a concurrent generator that finished first
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    publish_dir(root, CORPUS_FILE, fill)
     return root
 
 
