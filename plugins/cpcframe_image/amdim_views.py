@@ -13,20 +13,17 @@ channels are converted). Output: two ``(3, S, S)`` float32 views, ``S = image_si
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import Example, ViewSampler
+from cpcframe import Example
 from cpcframe.config.validators import non_negative, positive, probability
 from cpcframe_image import augment as A
 from cpcframe_image.checks import hue_range, ordered_range, positive_std, three_channels, unit_range
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from cpcframe_image.image_views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
 
 
 @attrs.frozen
@@ -79,17 +76,13 @@ class AmdimViewsConfig:
             raise ValueError(f"translate={self.translate} must be smaller than image_size={self.image_size}")
 
 
-class AmdimViews(ViewSampler):
+class AmdimViews(ImageViewSampler):
     """Two augmented ``(3, S, S)`` views per image; see the module docstring."""
 
     num_views = 2
 
     def __init__(self, config: AmdimViewsConfig = AmdimViewsConfig()):
-        self.config = config
-
-    def example(self) -> Example:
-        g = torch.Generator().manual_seed(0)
-        return Example(data=torch.randint(0, 256, (3, 40, 48), generator=g, dtype=torch.uint8), key="random")
+        super().__init__(config)
 
     def _crop(self, image: Tensor, g: torch.Generator) -> Tensor:
         cfg, S = self.config, self.config.image_size
@@ -117,7 +110,7 @@ class AmdimViews(ViewSampler):
         return A.normalize(image, cfg.mean, cfg.std).contiguous()
 
     def sample(self, example: Example, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        image = A.as_rgb(torch.as_tensor(example.data))
+        image = A.rgb_of(example)
         cfg = self.config
         shared = A.coin(generator, cfg.flip_p)
         flips = (shared, shared) if cfg.shared_flip else (shared, A.coin(generator, cfg.flip_p))
@@ -126,17 +119,8 @@ class AmdimViews(ViewSampler):
     def eval_view(self, example: Example) -> Tensor:
         """The deterministic test view ``(3, S, S)``: resize, centre crop, normalise."""
         cfg = self.config
-        image = A.as_rgb(torch.as_tensor(example.data))
-        image = A.resize_center_crop(image, cfg.eval_resize or cfg.image_size, cfg.image_size)
+        image = A.resize_center_crop(A.rgb_of(example), cfg.eval_resize or cfg.image_size, cfg.image_size)
         return A.normalize(A.to_float(image).clamp_(0, 1), cfg.mean, cfg.std).contiguous()
-
-    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, Tensor]]:
-        """``[(path.stem, (3, S, S))]``: the image file resized, centre-cropped and normalised
-        as :meth:`eval_view` does (for ``cpcframe embed``). Raises ``OSError``/``ValueError``
-        when the file is not a readable image."""
-        from cpcframe_image.images import decode
-
-        return [(Path(path).stem, self.eval_view(Example(data=decode(Path(path)), key=Path(path).stem)))]
 
 
 def build_amdim_views(config: AmdimViewsConfig) -> AmdimViews:

@@ -58,6 +58,11 @@ def as_rgb(image: Tensor) -> Tensor:
     raise ValueError(f"expected 1, 3 or 4 channels, got {channels}")
 
 
+def rgb_of(example) -> Tensor:
+    """The ``(3, H, W)`` image of an ``Example`` (see :func:`as_rgb`)."""
+    return as_rgb(torch.as_tensor(example.data))
+
+
 def resized_crop_params(height: int, width: int, generator: torch.Generator,
                         scale: tuple[float, float], ratio: tuple[float, float],
                         attempts: int = 10) -> tuple[int, int, int, int]:
@@ -101,14 +106,22 @@ def resized_crop(image: Tensor, top: int, left: int, h: int, w: int, size: int) 
                           interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
-def resize_center_crop(image: Tensor, resize: int, size: int) -> Tensor:
-    """Resize the shorter side to ``resize`` then take the central ``size x size`` crop
-    (the deterministic test transform; AMDIM STL-10: 70 -> 64, ImageNet: 146 -> 128)."""
+def resize_shorter(image: Tensor, size: int) -> Tensor:
+    """Resize (bicubic, antialiased) so the shorter side is ``size``; unchanged when it is."""
+    if min(image.shape[-2:]) == size:
+        return image
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
 
-    if min(image.shape[-2:]) != resize:
-        image = F.resize(image, [resize], interpolation=InterpolationMode.BICUBIC, antialias=True)
+    return F.resize(image, [size], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+def resize_center_crop(image: Tensor, resize: int, size: int) -> Tensor:
+    """Resize the shorter side to ``resize`` then take the central ``size x size`` crop
+    (the deterministic test transform; AMDIM STL-10: 70 -> 64, ImageNet: 146 -> 128)."""
+    from torchvision.transforms.v2 import functional as F
+
+    image = resize_shorter(image, resize)
     if tuple(image.shape[-2:]) != (size, size):
         image = F.center_crop(image, [size, size])
     return image

@@ -12,17 +12,15 @@ Output view: ``(G_h, G_w, 3, patch, patch)`` float32 (batched: ``(B, G_h, G_w, 3
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import Example, ViewSampler
+from cpcframe import Example
 from cpcframe.config.validators import non_negative, positive, probability
 from cpcframe_image import augment as A
-from cpcframe_image.amdim_views import IMAGENET_MEAN, IMAGENET_STD
 from cpcframe_image.checks import positive_std, three_channels
+from cpcframe_image.image_views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
 
 
 @attrs.frozen
@@ -69,30 +67,21 @@ def cut_patches(image: Tensor, patch: int, stride: int) -> Tensor:
     return grid.permute(1, 2, 0, 3, 4).contiguous()
 
 
-class ImagePatches(ViewSampler):
+class ImagePatches(ImageViewSampler):
     """One view: a grid of overlapping patches; see the module docstring."""
 
     num_views = 1
 
     def __init__(self, config: ImagePatchesConfig = ImagePatchesConfig()):
-        self.config = config
+        super().__init__(config)
 
-    def example(self) -> Example:
-        g = torch.Generator().manual_seed(0)
-        cfg = self.config
-        side = max(cfg.resize, cfg.image_size) + 8
-        return Example(data=torch.randint(0, 256, (3, side, side + 4), generator=g, dtype=torch.uint8))
+    def example_size(self) -> tuple[int, int]:
+        side = max(self.config.resize, self.config.image_size) + 8
+        return side, side + 4
 
     def _resized(self, example: Example) -> Tensor:
         cfg = self.config
-        image = A.as_rgb(torch.as_tensor(example.data))
-        target = cfg.resize or cfg.image_size
-        if min(image.shape[-2:]) != target:
-            from torchvision.transforms.v2 import InterpolationMode
-            from torchvision.transforms.v2 import functional as F
-
-            image = F.resize(image, [target], interpolation=InterpolationMode.BICUBIC, antialias=True)
-        return image
+        return A.resize_shorter(A.rgb_of(example), cfg.resize or cfg.image_size)
 
     def _finish(self, crop: Tensor) -> Tensor:
         cfg = self.config
@@ -118,13 +107,6 @@ class ImagePatches(ViewSampler):
         H, W = image.shape[-2:]
         top, left = (H - S) // 2, (W - S) // 2
         return self._finish(image[:, top: top + S, left: left + S])
-
-    def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, Tensor]]:
-        """``[(path.stem, (G, G, 3, p, p))]``: the image file's centre-cropped grid of
-        patches, as :meth:`eval_view` (for ``cpcframe embed``)."""
-        from cpcframe_image.images import decode
-
-        return [(Path(path).stem, self.eval_view(Example(data=decode(Path(path)), key=Path(path).stem)))]
 
 
 def build_image_patches(config: ImagePatchesConfig) -> ImagePatches:
