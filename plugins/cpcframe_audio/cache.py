@@ -109,13 +109,6 @@ class AudioCache:
         off = int(self.offsets[i])
         return np.array(self.samples[off + start:off + stop], dtype=np.float32)  # a writable copy
 
-    def failure_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for message in self.failed.values():
-            reason = message.split(":", 1)[0]
-            counts[reason] = counts.get(reason, 0) + 1
-        return counts
-
 
 def _decode(item: SourceItem, sample_rate: int) -> np.ndarray:
     source = item.source() if callable(item.source) else item.source

@@ -86,11 +86,11 @@ class ChannelNorm(nn.Module):
     Parameters are shaped ``(1, C, 1)`` as in CPC_audio, so its checkpoints map 1:1.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-5, affine: bool = True):
+    def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(1, channels, 1)) if affine else None
-        self.bias = nn.Parameter(torch.zeros(1, channels, 1)) if affine else None
+        self.weight = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, T) -> (B, C, T)``.
@@ -102,10 +102,8 @@ class ChannelNorm(nn.Module):
         """
         n = x.shape[1]
         factor = ((n - 1) / n) ** 0.5 if n > 1 else 1.0
-        weight = self.weight.view(-1) * factor if self.weight is not None else \
-            torch.full((n,), factor, dtype=x.dtype, device=x.device)
-        bias = self.bias.view(-1) if self.bias is not None else None
-        y = F.layer_norm(x.transpose(1, 2), (n,), weight, bias, eps=self.eps * (n - 1) / n if n > 1 else self.eps)
+        y = F.layer_norm(x.transpose(1, 2), (n,), self.weight.view(-1) * factor, self.bias.view(-1),
+                         eps=self.eps * (n - 1) / n if n > 1 else self.eps)
         return y.transpose(1, 2)
 
 

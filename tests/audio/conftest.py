@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from audiodata import write_utterance
-
-REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "librispeech-mini"
 
 
 @pytest.fixture(autouse=True)
