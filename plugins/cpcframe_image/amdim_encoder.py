@@ -103,8 +103,8 @@ class AmdimEncoderConfig:
 class AmdimEncoder(Encoder):
     """``(B, 3, S, S)`` images -> ``{"1", "5", "7"}`` channels-last maps of ``n_rkhs`` channels.
 
-    See the module docstring for the shapes; ``scale_sizes`` holds each map's side before
-    the global pooling of ``"1"``.
+    See the module docstring for the shapes; :func:`scale_sizes` gives each map's side
+    before the global pooling of ``"1"``.
     """
 
     def __init__(self, config: AmdimEncoderConfig = AmdimEncoderConfig()):
@@ -127,9 +127,6 @@ class AmdimEncoder(Encoder):
                    nn.BatchNorm2d(config.n_rkhs)]
         self.layers = nn.ModuleList(layers)
         self.taps = tap_layers(S)
-        self.scale_sizes = scale_sizes(S)
-        if min(layer_sizes(S)) < 1:  # pragma: no cover - guarded by the config
-            raise ValueError(f"image_size={S} leaves an empty feature map")
         # phi_1 is the identity (NopNet); phi_5 and phi_7 map local features into n_rkhs.
         self.head_5 = RKHSHead(top, config.n_rkhs, bn)
         self.head_7 = RKHSHead(top, config.n_rkhs, bn)

@@ -29,7 +29,6 @@ class ConvStem(nn.Module):
         self.pad = pad
         self.conv = nn.Conv2d(n_in, n_out, kernel, stride, 0, bias=not use_bn)
         self.bn = maybe_batch_norm(n_out, use_bn)
-        self.geometry = (kernel, stride, pad)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pad:  # only the 128-pixel encoder's first layer pads, by reflection
@@ -51,7 +50,6 @@ class ConvResNxN(nn.Module):
         self.bn1 = maybe_batch_norm(n_out, use_bn)
         self.conv2 = nn.Conv2d(n_out, n_out, 1, 1, 0, bias=False)
         self.conv3 = nn.Conv2d(n_in, n_out, width, stride, 0, bias=True) if n_out < n_in else None
-        self.geometry = (width, stride, 0)
 
     def init_weights(self, init_scale: float = 1.0) -> None:
         """Fixup-like init of the public code: rescaled first conv, zero second conv, so
@@ -79,7 +77,6 @@ class ConvResBlock(nn.Sequential):
         layers = [ConvResNxN(n_in, n_out, width, stride, use_bn)]
         layers += [ConvResNxN(n_out, n_out, 1, 1, use_bn) for _ in range(depth - 1)]
         super().__init__(*layers)
-        self.geometry = (width, stride, 0)
 
 
 class RKHSHead(nn.Module):

@@ -67,10 +67,6 @@ class ImageDataset(Dataset):
             return Example(data=image, group=0, key=self.keys[i], labels=self.targets[i])
         raise RuntimeError("no item of the dataset could be read")
 
-    def image(self, index: int) -> Tensor:
-        """The image of item ``index`` (with the same fallback as ``__getitem__``)."""
-        return self[index].data
-
 
 def warn_skipped(name: str, skipped: dict[str, int]) -> None:
     if skipped:

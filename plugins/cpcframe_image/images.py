@@ -60,8 +60,7 @@ def decode(source: Path | str | bytes) -> Tensor:
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
     with stream, Image.open(stream) as img:
         img.load()  # decode fully here, so a truncated file fails now and not later
-        array = np.asarray(img.convert("RGB"))
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+        return pil_to_tensor(img)
 
 
 def pil_to_tensor(img) -> Tensor:
