@@ -110,7 +110,7 @@ class AmdimCritic(Critic):
                              "(use model.context name = \"identity\")")
         self.config = config
         self.dim = latent_dim
-        self.pairs = [(_PAIR.match(p).group(1), _PAIR.match(p).group(2)) for p in config.pairs]  # type: ignore[union-attr]
+        self.pairs = [_PAIR.match(p).groups() for p in config.pairs]  # type: ignore[union-attr]
         self.scale = latent_dim ** -0.5 if config.scale_scores else 1.0
         k = config.mixture_heads
         self.heads = MixtureHeads(latent_dim, k) if k > 0 else None
@@ -169,8 +169,6 @@ class AmdimCritic(Critic):
                 queries = self.heads(query) if mixture else query[:, None, :]  # (B, Q, D)
                 Q = queries.shape[1]
                 device = keys.device
-                # Only mixture contrasts carry the option (Contrast.mixture, see cpcframe.infonce).
-                extra = {"mixture": self.config.entropy_weight} if mixture else {}
                 contrasts.append(Contrast(
                     queries=queries * self.scale,
                     keys=keys.reshape(B, L, D),
@@ -180,7 +178,7 @@ class AmdimCritic(Critic):
                     name=f"{src}t{trg}_{a + 1}{b + 1}",
                     weight=0.5,
                     groups=batch.groups.to(device),
-                    **extra,
+                    mixture=self.config.entropy_weight if mixture else 0.0,  # see cpcframe.infonce
                 ))
         return contrasts
 
