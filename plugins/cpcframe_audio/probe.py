@@ -97,6 +97,10 @@ class Use:
     roles: np.ndarray | None = None  # (L,) bool per label frame: True = test
     keep: np.ndarray | None = None  # (L,) bool, label frames used for phones
 
+    @property
+    def key(self) -> str:
+        return self.dataset.keys[self.index]
+
 
 def _hash(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}:{key}".encode())
@@ -116,13 +120,13 @@ def _spread(indices: list[int], dataset: Any, limit: int, seed: int) -> list[int
     return sorted(sorted(indices, key=lambda i: (rank[i], _hash(seed, dataset.keys[i])))[:limit])
 
 
-def _hold_out(keys: list[Any], fraction: float, seed: int, name: Callable[[Any], str]) -> set:
+def _hold_out(uses: list[Use], fraction: float, seed: int) -> set[Use]:
     """Deterministic held-out subset: ``round(fraction·n)`` (1 to n-1 when n >= 2)."""
-    n = len(keys)
+    n = len(uses)
     if n < 2:
         return set()
     k = min(max(int(round(fraction * n)), 1), n - 1)
-    return set(sorted(keys, key=lambda x: _hash(seed, name(x)))[:k])
+    return set(sorted(uses, key=lambda u: _hash(seed, u.key))[:k])
 
 
 class SpeechProbe(Probe):
@@ -133,7 +137,6 @@ class SpeechProbe(Probe):
 
     # ---- data ---------------------------------------------------------------------
     def datasets(self, context: ProbeContext) -> tuple[Any, Any | None]:
-        from cpcframe.data.context import default_cache_dir
         from cpcframe.plugins import default_registry
 
         recipe = context.recipe
@@ -141,8 +144,7 @@ class SpeechProbe(Probe):
         registry = default_registry()
 
         def build(split: str):
-            ctx = DatasetContext(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
-                                 min_length=0, run_dir=context.run_dir)
+            ctx = DatasetContext(split=split, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # training already reported the corpus's problems
                 return spec.build(registry, context=ctx)
@@ -167,7 +169,7 @@ class SpeechProbe(Probe):
                 uses.append(use)
         if test is None:  # hold out within the training split
             labelled = [u for u in uses if u.dataset.has_labels(u.index)]
-            held = _hold_out(labelled, cfg.test_fraction, seed, lambda u: u.dataset.keys[u.index])
+            held = _hold_out(labelled, cfg.test_fraction, seed)
             for u in labelled:
                 u.phone = "test" if u in held else "train"
             if len(labelled) == 1:
@@ -179,7 +181,7 @@ class SpeechProbe(Probe):
                 if len(members) == 1:
                     members[0].speaker_role = "split"
                     continue
-                held = _hold_out(members, cfg.test_fraction, seed + 1, lambda u: u.dataset.keys[u.index])
+                held = _hold_out(members, cfg.test_fraction, seed + 1)
                 for u in members:
                     u.speaker_role = "test" if u in held else "train"
         # Each label frame's role, and the same seeded subset of frames for every feature set.
@@ -215,7 +217,7 @@ class SpeechProbe(Probe):
             T = feats.shape[0]
             if u.phone is not None:
                 labels = u.dataset.labels(u.index)
-                n = self._num_labels(u)
+                n = len(u.roles)  # _num_labels(u), fixed by plan()
                 rows = feats[label_positions(n, hop, T)]  # (n, D), row i <-> label frame i
                 for role, side in (("train", False), ("test", True)):
                     mask = torch.from_numpy((u.roles == side) & u.keep)
