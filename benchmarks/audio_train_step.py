@@ -19,11 +19,11 @@ Data loading is left out (random waveforms already in memory): the loader's thro
 from the decoded audio cache against what a step consumes is
 ``benchmarks/loader_throughput.py``'s measurement.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated()`` over the timed steps minus
-the memory allocated before them. On the CPU the peak resident set size of the process
-(``VmHWM``), reset through ``/proc/self/clear_refs`` just before the timed steps, minus
-the resident size then (``VmRSS``): what training adds on top of the model, optimizer
-state and inputs (allocator slack included).
+Timing and peak memory are ``benchmarks/measure.py``'s, as in the other benchmarks:
+wall-clock seconds of each of ``--repeats`` steps after ``--warmup`` ones (synchronised on
+a GPU); peak memory of one more step above what was live before it, on CUDA
+``max_memory_allocated``, on the CPU the peak of live tensor bytes from the profiler's
+``[memory]`` events (allocator slack and RSS not included).
 """
 
 from __future__ import annotations
@@ -31,32 +31,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from measure import peak_memory, time_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "cpc_librispeech.toml"
-
-
-def proc_status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Set VmHWM to the current RSS (Linux >= 4.0)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def main() -> None:
@@ -88,47 +70,26 @@ def main() -> None:
     wave = 0.1 * torch.randn(B, 1, window, device=device)
     batch = Batch(views=(wave,), groups=torch.arange(B, device=device))
     cuda = device.type == "cuda"
+    metrics: dict[str, float] = {}
 
-    def step() -> dict[str, float]:
+    def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
             contrasts = model(batch)
             out = contrastive_loss(contrasts, recipe.loss)
         out.loss.backward()
         optimizer.step()
-        return out.metrics
+        metrics.update(out.metrics)
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize()
-
-    for _ in range(args.warmup):
-        step()
-    sync()
-    if cuda:
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        reset_ok = reset_peak_rss()
-        base = proc_status_kib("VmRSS")
     load_before = os.getloadavg()[0]
-    times = []
-    metrics = {}
-    for _ in range(args.repeats):
-        sync()
-        t0 = time.perf_counter()
-        metrics = step()
-        sync()
-        times.append(time.perf_counter() - t0)
+    times, _ = time_steps(step, device, args.warmup, args.repeats)
     load_after = os.getloadavg()[0]
+    peak_mib = peak_memory(step, device) / 2**20
     if cuda:
-        peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
         how = "cuda max_memory_allocated - allocated before"
         name = torch.cuda.get_device_name(device)
     else:
-        hwm = proc_status_kib("VmHWM")
-        peak_mib = (hwm - base) / 1024 if (reset_ok and hwm and base) else float("nan")
-        how = "VmHWM (reset) - VmRSS before" if reset_ok else "unavailable"
+        how = "peak live CPU tensor bytes (profiler) - live before"
         name = f"CPU, {args.threads} threads"
     params = sum(p.numel() for p in model.parameters())
     med = statistics.median(times)
