@@ -82,17 +82,22 @@ class ArrayImages(ImageDataset):
         return image.permute(2, 0, 1).contiguous() if self.hwc else image
 
 
-def build_cifar(name: str, config: CifarConfig, split: str) -> ArrayImages:
+def _read(name: str, root_option: str, our_split: str, **kwargs):
+    """torchvision's reader of ``name`` over the local copy (``UserError`` when it is
+    missing); ``our_split`` is the run's ``train``/``test``, ``kwargs`` go to the reader."""
     import torchvision.datasets as tvd
 
-    if split not in ("train", "test"):
-        raise UserError(f"{name}: unknown split {split!r} (train or test)")
-    root = _root(name, config.root)
-    cls = getattr(tvd, SOURCES[name][0])
+    if our_split not in ("train", "test"):
+        raise UserError(f"{name}: unknown split {our_split!r} (train or test)")
+    root = _root(name, root_option)
     try:
-        ds = cls(str(root), train=split == "train", download=False)
+        return getattr(tvd, SOURCES[name][0])(str(root), download=False, **kwargs)
     except RuntimeError:
         raise _missing(name, root) from None
+
+
+def build_cifar(name: str, config: CifarConfig, split: str) -> ArrayImages:
+    ds = _read(name, config.root, split, train=split == "train")
     return ArrayImages(ds.data, [int(t) for t in ds.targets], list(ds.classes), split, hwc=True)
 
 
@@ -108,15 +113,7 @@ def build_cifar100(config: CifarConfig, *, context: DatasetContext) -> ArrayImag
 
 def build_stl10(config: STL10Config, *, context: DatasetContext) -> ArrayImages:
     """STL-10 from a local copy (train+unlabeled for training, test split for probes)."""
-    import torchvision.datasets as tvd
-
-    if context.split not in ("train", "test"):
-        raise UserError(f"stl10: unknown split {context.split!r} (train or test)")
     split = config.train_split if context.split == "train" else "test"
-    root = _root("stl10", config.root)
-    try:
-        ds = tvd.STL10(str(root), split=split, download=False)
-    except RuntimeError:
-        raise _missing("stl10", root) from None
+    ds = _read("stl10", config.root, context.split, split=split)
     classes = list(getattr(ds, "classes", [])) or [str(i) for i in range(10)]
     return ArrayImages(ds.data, [int(t) for t in ds.labels], classes, split, hwc=False)
