@@ -93,3 +93,10 @@ def held_out(keys: list[str], targets: list[int], fraction: float, salt: str = "
         k = min(max(int(round(fraction * n)), 1), n - 1)
         out.update(sorted(members, key=lambda i: stable_hash(salt, keys[i]))[:k])
     return out
+
+
+def split_rows(keys: list[str], targets: list[int], fraction: float, split: str) -> list[int]:
+    """Indices (in order) of ``split``: the :func:`held_out` share for ``"test"``, the rest
+    for any other split."""
+    test = held_out(keys, targets, fraction)
+    return [i for i in range(len(keys)) if (i in test) == (split == "test")]

@@ -22,7 +22,7 @@ import attrs
 from torch import Tensor
 
 from cpcframe import DatasetContext, UserError
-from cpcframe_image.base import ImageDataset, held_out, warn_skipped
+from cpcframe_image.base import ImageDataset, split_rows, warn_skipped
 from cpcframe_image.checks import fraction_open
 from cpcframe_image.images import EXTENSIONS, decode, sniff
 
@@ -85,34 +85,37 @@ class ImageFolder(ImageDataset):
         index = {name: i for i, name in enumerate(class_names)}
         self.root = root
         self.paths: list[Path] = []
-        keys: list[str] = []
         targets: list[int] = []
         skipped: dict[str, int] = {}
-        for folder in folders:
-            for class_dir in _class_dirs(folder):
-                files = _files(class_dir)
-                kept = 0
-                for path in files:
-                    if config.max_per_class and kept >= config.max_per_class:
-                        break
-                    reason = self._verify(path, config.verify)
-                    if reason != "ok":
-                        skipped[reason] = skipped.get(reason, 0) + 1
-                        continue
-                    kept += 1
-                    self.paths.append(path)
-                    keys.append(path.relative_to(root).as_posix())
-                    targets.append(index[class_dir.name])
+        for class_dir in (d for folder in folders for d in _class_dirs(folder)):
+            paths = self._usable(_files(class_dir), config, skipped)
+            self.paths += paths
+            targets += [index[class_dir.name]] * len(paths)
         if not self.paths and not skipped:
             raise UserError(f"image_folder: no image files ({', '.join(EXTENSIONS)}) under {root}")
+        keys = [path.relative_to(root).as_posix() for path in self.paths]
         if split_dirs is None:
-            test = held_out(keys, targets, config.test_fraction)
-            keep = [i for i in range(len(keys)) if (i in test) == (split == "test")]
+            keep = split_rows(keys, targets, config.test_fraction, split)
             self.paths = [self.paths[i] for i in keep]
             keys = [keys[i] for i in keep]
             targets = [targets[i] for i in keep]
         super().__init__(keys, targets, class_names, skipped)
         warn_skipped(f"image_folder {root}", skipped)
+
+    @classmethod
+    def _usable(cls, files: list[Path], config: ImageFolderConfig, skipped: dict[str, int]) -> list[Path]:
+        """The first ``max_per_class`` (0 = all) of ``files`` that pass ``verify``; the
+        others it checks are counted in ``skipped`` by reason."""
+        kept: list[Path] = []
+        for path in files:
+            if config.max_per_class and len(kept) >= config.max_per_class:
+                break
+            reason = cls._verify(path, config.verify)
+            if reason == "ok":
+                kept.append(path)
+            else:
+                skipped[reason] = skipped.get(reason, 0) + 1
+        return kept
 
     @staticmethod
     def _verify(path: Path, mode: str) -> str:

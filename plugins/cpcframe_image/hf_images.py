@@ -20,7 +20,7 @@ import attrs
 from torch import Tensor
 
 from cpcframe import DatasetContext, UserError
-from cpcframe_image.base import ImageDataset, held_out
+from cpcframe_image.base import ImageDataset, split_rows
 from cpcframe_image.checks import fraction_open
 from cpcframe_image.images import decode, pil_to_tensor
 
@@ -100,8 +100,7 @@ class HFImages(ImageDataset):
         keys = [f"{own}/{i}" for i in range(n)]
         rows = list(range(n))
         if hold:
-            test = held_out(keys, targets, config.test_fraction)
-            rows = [i for i in rows if (i in test) == (split == "test")]
+            rows = split_rows(keys, targets, config.test_fraction, split)
             keys, targets = [keys[i] for i in rows], [targets[i] for i in rows]
         self.rows = rows
         self.column = config.image_column
