@@ -29,12 +29,17 @@ def file_stat(path: Path) -> dict[str, object]:
     return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def read_split_list(path: str | Path, what: str, help_text: str = "") -> list[str]:
-    """Utterance ids, one a line (blank lines and ``#`` comments ignored; a path or a
-    ``.flac`` suffix on a line is reduced to the id)."""
+def _existing_file(path: str | Path, what: str, help_text: str) -> Path:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} {p} does not exist.{(' ' + help_text) if help_text else ''}")
+    return p
+
+
+def read_split_list(path: str | Path, what: str, help_text: str = "") -> list[str]:
+    """Utterance ids, one a line (blank lines and ``#`` comments ignored; a path or a
+    ``.flac`` suffix on a line is reduced to the id)."""
+    p = _existing_file(path, what, help_text)
     ids = []
     for line in p.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -86,9 +91,7 @@ class LabelStore:
 
 def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "") -> LabelStore:
     """Parse ``labels_path`` for ``cache``'s items (once; later calls reuse the stored arrays)."""
-    p = Path(labels_path)
-    if not p.is_file():
-        raise UserError(f"phone label file {p} does not exist.{(' ' + help_text) if help_text else ''}")
+    p = _existing_file(labels_path, "phone label file", help_text)
     key = fingerprint_hash({"version": LABEL_VERSION, "labels": file_stat(p)})
     final = cache.path / f"labels-{key}"
     if (final / "info.json").is_file():
