@@ -7,6 +7,7 @@ decoded once into the sample cache and read from there.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -95,16 +96,6 @@ def load_split(config: HFAudioConfig, split: str) -> Any:
     return loaded.cast_column(config.audio_column, datasets.Audio(decode=False))
 
 
-def _rows(config: HFAudioConfig, data: Any, columns: list[str]):
-    """``(row number, row)`` with only the needed columns, up to ``max_items``."""
-    if hasattr(data, "select_columns"):
-        data = data.select_columns(columns)
-    for n, row in enumerate(data):
-        if config.max_items and n >= config.max_items:
-            break
-        yield n, row
-
-
 def _source(audio: Any) -> Any:
     """Encoded bytes (or a local path) of an undecoded ``Audio`` value."""
     if isinstance(audio, dict):
@@ -132,10 +123,13 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCo
         warnings.warn(f"hf_audio: {config.path!r} (streaming) has no content fingerprint; the "
                       "cache is keyed by name and split only", stacklevel=2)
 
+    has_id, has_speaker = config.id_column in columns, config.speaker_column in columns
+
     def items():
-        for n, row in _rows(config, data, columns):
-            key = str(row[config.id_column]) if config.id_column in row else f"{split}-{n:08d}"
-            speaker = str(row[config.speaker_column]) if config.speaker_column in row else "0"
+        rows = data.select_columns(columns) if hasattr(data, "select_columns") else data
+        for n, row in enumerate(itertools.islice(rows, config.max_items or None)):
+            key = str(row[config.id_column]) if has_id else f"{split}-{n:08d}"
+            speaker = str(row[config.speaker_column]) if has_speaker else "0"
             yield SourceItem(key, speaker, _source(row[config.audio_column]))
 
     cache = build_cache(Path(context.cache_dir) / "audio", "hf_audio", fingerprint, items,
