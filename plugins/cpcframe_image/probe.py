@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import DatasetContext, Probe, ProbeContext, UserError
+from cpcframe import Probe, ProbeContext, UserError
 from cpcframe.config.validators import non_negative, positive
 from cpcframe.linear_probe import fit_classifier
 
@@ -90,23 +90,19 @@ class ImageLinearProbe(Probe):
     # ---- data ---------------------------------------------------------------------
     @staticmethod
     def datasets(context: ProbeContext):
-        from cpcframe.data.context import default_cache_dir
+        from cpcframe.build import build_dataset, build_view_sampler
         from cpcframe.plugins import default_registry
 
         recipe, registry = context.recipe, default_registry()
-        sampler = recipe.data.views.build(registry)
+        sampler = build_view_sampler(recipe, registry)
         if not hasattr(sampler, "eval_view"):
             raise UserError(f"image_linear: the view sampler {recipe.data.views.name!r} has no deterministic "
                             "eval_view(); use amdim_views or image_patches")
-
-        def build(split: str):
-            ctx = DatasetContext(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
-                                 min_length=0, run_dir=context.run_dir)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # training already reported the data's problems
-                return recipe.data.dataset.build(registry, context=ctx)
-
-        return sampler, build("train"), build("test")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # training already reported the data's problems
+            train, test = (build_dataset(recipe, registry, split=split, run_dir=context.run_dir,
+                                         view_sampler=sampler) for split in ("train", "test"))
+        return sampler, train, test
 
     @staticmethod
     def labelled(dataset, limit: int, seed: int) -> list[int]:
