@@ -22,7 +22,8 @@ from torch import Tensor
 from cpcframe import Example
 from cpcframe.config.validators import non_negative, positive, probability
 from cpcframe_image import augment as A
-from cpcframe_image.checks import hue_range, ordered_range, positive_std, three_channels, unit_range
+from cpcframe_image.checks import (hue_range, ordered_range, positive_std, resize_at_least, three_channels,
+                                   unit_range)
 from cpcframe_image.image_views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
 
 
@@ -70,8 +71,7 @@ class AmdimViewsConfig:
     eval_resize: int = attrs.field(default=0, validator=non_negative)
 
     def __attrs_post_init__(self) -> None:
-        if self.eval_resize and self.eval_resize < self.image_size:
-            raise ValueError(f"eval_resize={self.eval_resize} must be >= image_size={self.image_size} (or 0)")
+        resize_at_least("eval_resize", self.eval_resize, self.image_size)
         if self.crop == "translate" and self.translate >= self.image_size:
             raise ValueError(f"translate={self.translate} must be smaller than image_size={self.image_size}")
 

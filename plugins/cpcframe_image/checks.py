@@ -30,6 +30,12 @@ def positive_std(_inst: Any, attribute: Any, value: tuple[float, ...]) -> None:
         raise ValueError(f"must be > 0, got {list(value)}")
 
 
+def resize_at_least(name: str, resize: int, image_size: int) -> None:
+    """A resize target (0 = none) that leaves room for the ``image_size`` crop."""
+    if resize and resize < image_size:
+        raise ValueError(f"{name}={resize} must be >= image_size={image_size} (or 0)")
+
+
 def fraction_open(_inst: Any, attribute: Any, value: float) -> None:
     if not 0.0 < value < 1.0:
         raise ValueError(f"must be between 0 and 1 (exclusive), got {value!r}")

@@ -19,7 +19,7 @@ from torch import Tensor
 from cpcframe import Example
 from cpcframe.config.validators import non_negative, positive, probability
 from cpcframe_image import augment as A
-from cpcframe_image.checks import positive_std, three_channels
+from cpcframe_image.checks import positive_std, resize_at_least, three_channels
 from cpcframe_image.image_views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
 
 
@@ -52,8 +52,7 @@ class ImagePatchesConfig:
         if (self.image_size - self.patch) % self.stride:
             raise ValueError(f"image_size - patch = {self.image_size - self.patch} must be a multiple of "
                              f"stride={self.stride} so the patches tile the crop exactly")
-        if self.resize and self.resize < self.image_size:
-            raise ValueError(f"resize={self.resize} must be >= image_size={self.image_size} (or 0)")
+        resize_at_least("resize", self.resize, self.image_size)
 
     @property
     def grid(self) -> int:
