@@ -25,6 +25,12 @@ def probability(_instance: Any, attribute: Any, value: Any) -> None:
         raise ValueError(f"must be in [0, 1], got {value!r}")
 
 
+def fraction(_instance: Any, attribute: Any, value: Any) -> None:
+    """A share strictly between 0 and 1 (a held-out or validation fraction)."""
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"must be between 0 and 1 (exclusive), got {value!r}")
+
+
 def non_empty(_instance: Any, attribute: Any, value: Any) -> None:
     if len(value) == 0:
         raise ValueError("must not be empty")

@@ -29,17 +29,12 @@ import torch
 from torch import Tensor
 
 from cpcframe import DatasetContext, Probe, ProbeContext, UserError
-from cpcframe.config.validators import non_negative, positive
+from cpcframe.config.validators import fraction, non_negative, positive
 from cpcframe_audio.features import (LABEL_HOP, encode_utterance, label_positions, mfcc_utterance,
                                      model_hop)
 from cpcframe.linear_probe import fit_classifier
 
 TASKS = ("phone", "speaker")
-
-
-def _fraction(_inst, attribute, value) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"must be between 0 and 1 (exclusive), got {value!r}")
 
 
 def _tasks(_inst, attribute, value) -> None:
@@ -76,7 +71,7 @@ class SpeechProbeConfig:
     baselines: bool = False
     chunk: int = attrs.field(default=0, validator=non_negative)
     batch_size: int = attrs.field(default=16, validator=positive)
-    test_fraction: float = attrs.field(default=0.2, validator=_fraction)
+    test_fraction: float = attrs.field(default=0.2, validator=fraction)
     max_utterances: int = attrs.field(default=0, validator=non_negative)
     max_frames: int = attrs.field(default=100_000, validator=positive)
     max_iter: int = attrs.field(default=200, validator=positive)

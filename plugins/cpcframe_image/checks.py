@@ -36,11 +36,6 @@ def resize_at_least(name: str, resize: int, image_size: int) -> None:
         raise ValueError(f"{name}={resize} must be >= image_size={image_size} (or 0)")
 
 
-def fraction_open(_inst: Any, attribute: Any, value: float) -> None:
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"must be between 0 and 1 (exclusive), got {value!r}")
-
-
 def hue_range(_inst: Any, attribute: Any, value: float) -> None:
     if not 0.0 <= value <= 0.5:
         raise ValueError(f"must be in [0, 0.5], got {value!r}")

@@ -22,8 +22,8 @@ import attrs
 from torch import Tensor
 
 from cpcframe import DatasetContext, UserError
+from cpcframe.config.validators import fraction, non_negative
 from cpcframe_image.base import ImageDataset, split_rows, warn_skipped
-from cpcframe_image.checks import fraction_open
 from cpcframe_image.images import EXTENSIONS, decode, sniff
 
 
@@ -39,10 +39,10 @@ class ImageFolderConfig:
     """
 
     root: str = "data/images"
-    test_fraction: float = attrs.field(default=0.2, validator=fraction_open)
+    test_fraction: float = attrs.field(default=0.2, validator=fraction)
     verify: Literal["header", "decode", "none"] = attrs.field(
         default="header", validator=attrs.validators.in_(("header", "decode", "none")))
-    max_per_class: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_per_class: int = attrs.field(default=0, validator=non_negative)
 
 
 def _split_dirs(root: Path) -> dict[str, Path] | None:

@@ -20,8 +20,8 @@ import attrs
 from torch import Tensor
 
 from cpcframe import DatasetContext, UserError
+from cpcframe.config.validators import fraction
 from cpcframe_image.base import ImageDataset, split_rows
-from cpcframe_image.checks import fraction_open
 from cpcframe_image.images import decode, pil_to_tensor
 
 
@@ -44,7 +44,7 @@ class HFImagesConfig:
     test_split: str = "test"
     image_column: str = "image"
     label_column: str = "label"
-    test_fraction: float = attrs.field(default=0.2, validator=fraction_open)
+    test_fraction: float = attrs.field(default=0.2, validator=fraction)
 
 
 def _is_saved(path: Path) -> bool:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from cpcframe import Probe, ProbeContext, UserError
-from cpcframe.config.validators import non_negative, positive
+from cpcframe.config.validators import fraction, non_negative, positive
 from cpcframe_text.labelled import LabelledSet, TaskConfig, read_task
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ class SentenceClassificationConfig:
     folds: int = attrs.field(default=10, validator=_two_or_more)
     level: Literal["latent", "context"] = "latent"
     l2: list[float] = attrs.field(factory=lambda: [0.0, 1e-4, 1e-3, 1e-2, 1e-1], validator=non_negative)
-    validation_fraction: float = attrs.field(default=0.1, validator=[attrs.validators.gt(0.0),
-                                                                      attrs.validators.lt(1.0)])
+    validation_fraction: float = attrs.field(default=0.1, validator=fraction)
     iterations: int = attrs.field(default=100, validator=positive)
     batch_size: int = attrs.field(default=256, validator=positive)
     max_tokens: int = attrs.field(default=0, validator=non_negative)

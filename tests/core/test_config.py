@@ -154,3 +154,18 @@ def test_structurer_types():
                                     "maybe": "no"}, "x")
     assert is_missing(out)
     assert [p.path for p in s.problems] == ["x.pair", "x.items[0].size", "x.table.a", "x.maybe"]
+
+
+@pytest.mark.parametrize("value, ok", [(0.5, True), (1e-3, True), (0.0, False), (1.0, False), (-0.2, False)])
+def test_fraction_validator_is_open_and_names_the_value(value, ok):
+    from cpcframe.config.validators import fraction
+
+    @attrs.frozen
+    class Holdout:
+        test_fraction: float = attrs.field(default=0.2, validator=fraction)
+
+    if ok:
+        assert Holdout(value).test_fraction == value
+    else:
+        with pytest.raises(ValueError, match=f"between 0 and 1 .exclusive., got {value!r}"):
+            Holdout(value)
