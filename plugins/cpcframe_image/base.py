@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections import defaultdict
 
 from torch import Tensor
@@ -22,7 +22,7 @@ from cpcframe import Example
 READ_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, KeyError, IndexError, TypeError)
 
 
-class ImageDataset(Dataset):
+class ImageDataset(Dataset, ABC):
     """Map-style dataset of images.
 
     Attributes:
