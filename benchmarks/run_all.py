@@ -18,6 +18,7 @@ benchmark                   ratio                                               
 ``engine_vs_loop.py``       loop / engine peak memory of the same               > 1x
 ``train_step_vs_loop.py``   loop / engine time of a whole training step         >= 4x
 ``loader_throughput.py``    loader windows/s / training windows/s               >= 10x
+``audio_encoder.py``        conv1d / shifted-GEMM time of the audio encoder     (shown)
 ==========================  ==================================================  ==========
 
 The exit status is 1 when a target is missed at full size (``--quick`` only reports:
@@ -97,6 +98,11 @@ def main() -> int:
                else ["--repeats", "3", "--warmup", "1"] if device.type == "cpu" else []))
     step = step_mod.measure(step_args)
 
+    section("cpc_audio encoder forward+backward: shifted-GEMM convolutions vs F.conv1d")
+    encoder_mod = importlib.import_module("audio_encoder")
+    encoder = encoder_mod.measure(encoder_mod.parser().parse_args(
+        dev + (["--batch", "2", "--window", "5120", "--repeats", "2", "--warmup", "1"] if quick else [])))
+
     section("Data loader throughput vs what a training step consumes")
     loader_mod = importlib.import_module("loader_throughput")
     # The training side is the engine step just timed (same batch size), so it is not timed twice.
@@ -114,6 +120,7 @@ def main() -> int:
         "train_step_cpu_time_ratio": step["cpu_speedup"],
         "train_step_min_ratio": step["min_speedup"],
         "loader_ratio": max(loader["ratios"].values()),
+        **{f"encoder_gemm_speedup_{p}": row["speedup"] for p, row in encoder.items()},
     }
     labels = {
         "engine_speedup": "engine fwd+bwd speed-up over loop-over-k",
@@ -122,6 +129,7 @@ def main() -> int:
         "train_step_cpu_time_ratio": "  the same in CPU time (process_time)",
         "train_step_min_ratio": "  the same from the fastest steps",
         "loader_ratio": "loader throughput / training consumption",
+        **{f"encoder_gemm_speedup_{p}": f"cpc_audio encoder, shifted GEMM vs conv1d, {p}" for p in encoder},
     }
     section("Summary")
     print(f"machine: {machine(device)}")

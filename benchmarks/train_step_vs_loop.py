@@ -40,21 +40,21 @@ from torch import Tensor, nn
 from measure import time_steps
 
 
-def audio_encoder() -> nn.Module:
+def audio_encoder(conv_backend: str = "auto") -> nn.Module:
     """The audio plugin's ``cpc_audio`` encoder with the paper's defaults."""
     try:
         from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
     except ImportError:  # pragma: no cover - the audio plugin is part of the repository
         sys.exit("benchmarks/train_step_vs_loop.py needs the audio plugin (plugins/cpcframe_audio)")
-    return CPCAudioEncoder(AudioEncoderConfig())
+    return CPCAudioEncoder(AudioEncoderConfig(conv_backend=conv_backend))
 
 
 class Shared(nn.Module):
     """Encoder + GRU, identical in both variants: ``(B, 1, S) -> z (B, T, 512), c (B, T, 256)``."""
 
-    def __init__(self, hidden: int = 256):
+    def __init__(self, hidden: int = 256, conv_backend: str = "auto"):
         super().__init__()
-        self.encoder = audio_encoder()
+        self.encoder = audio_encoder(conv_backend)
         self.gru = nn.GRU(self.encoder.output_dim, hidden, batch_first=True)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -68,7 +68,7 @@ def engine_model(args):
     from cpcframe_sequence.context_models import RecurrentConfig, build_gru
     from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
 
-    encoder = audio_encoder()
+    encoder = audio_encoder(args.conv_backend)
     context = build_gru(RecurrentConfig(hidden_size=args.hidden), input_dim=encoder.output_dim)
     critic = build_step_critic(StepCriticConfig(steps=args.steps), latent_dim=encoder.output_dim,
                                context_dim=args.hidden)
@@ -114,7 +114,7 @@ def make_steps(args, device: torch.device):
         opt_e.step()
 
     torch.manual_seed(0)
-    shared = Shared(args.hidden).to(device)
+    shared = Shared(args.hidden, args.conv_backend).to(device)
     K, C, H = args.steps, shared.encoder.output_dim, args.hidden
     w = nn.Parameter(torch.randn(K, C, H, device=device) / H ** 0.5)
     opt_l = torch.optim.AdamW(list(shared.parameters()) + [w], lr=2e-4)
@@ -131,7 +131,7 @@ def make_steps(args, device: torch.device):
         per_step.cpu(), acc.cpu()  # CPC_audio logs per-step losses and accuracies each step
 
     torch.manual_seed(0)
-    alone = Shared(args.hidden).to(device)
+    alone = Shared(args.hidden, args.conv_backend).to(device)
     opt_s = torch.optim.AdamW(alone.parameters(), lr=2e-4)
 
     def shared_only():
@@ -152,6 +152,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="autocast dtype for both variants")
+    p.add_argument("--conv-backend", choices=("auto", "shifted_gemm", "conv1d"), default="auto",
+                   help="the encoder's convolutions, in every variant (cpc_audio's conv_backend)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--window", type=int, default=20480, help="samples per window")
     p.add_argument("--hidden", type=int, default=256, help="GRU units")

@@ -1,0 +1,120 @@
+"""The shifted-GEMM strided convolution against ``F.conv1d``, and the encoder's backends."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
+from cpcframe_audio.strided_conv import _ShiftedGemm, conv1d_channels_last, shifted_gemm_applies
+
+# (in_channels, out_channels, kernel, stride, padding, bias, length): the paper's layers in
+# miniature, a kernel equal to its stride (one tap block), no padding (the right side is
+# cropped), more padding than needed, and a length that leaves a partial last step.
+LAYERS = [
+    (1, 6, 10, 5, 3, True, 63),
+    (4, 6, 8, 4, 2, True, 40),
+    (4, 5, 4, 2, 1, False, 17),
+    (3, 4, 3, 3, 0, True, 20),
+    (3, 4, 6, 2, 0, True, 21),
+    (2, 3, 4, 2, 3, True, 9),
+]
+
+
+def make_conv(c_in, c_out, k, s, p, bias):
+    torch.manual_seed(0)
+    return nn.Conv1d(c_in, c_out, k, stride=s, padding=p, bias=bias).double()
+
+
+@pytest.mark.parametrize("c_in, c_out, k, s, p, bias, length", LAYERS)
+def test_equals_conv1d_forward_and_backward(c_in, c_out, k, s, p, bias, length):
+    conv = make_conv(c_in, c_out, k, s, p, bias)
+    assert shifted_gemm_applies(conv)
+    x = torch.randn(3, length, c_in, dtype=torch.float64, requires_grad=True)
+    expected = conv(x.transpose(1, 2)).transpose(1, 2)
+    g = torch.randn_like(expected)
+    want = torch.autograd.grad(expected, [x, *conv.parameters()], g)
+    got_y = conv1d_channels_last(x, conv)
+    got = torch.autograd.grad(got_y, [x, *conv.parameters()], g)
+    assert got_y.shape == expected.shape
+    torch.testing.assert_close(got_y, expected, rtol=1e-12, atol=1e-12)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("taps, steps, bias", [(2, 5, True), (1, 4, True), (3, 2, False)])
+def test_gradcheck_of_the_shifted_gemm(taps, steps, bias):
+    """The hand-written backward against finite differences, for every input."""
+    width, out_channels = 6, 4
+    chunks = torch.randn(2, steps + taps - 1, width, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(width, taps * out_channels, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out_channels, dtype=torch.float64, requires_grad=True) if bias else None
+    assert torch.autograd.gradcheck(lambda c, w, *b: _ShiftedGemm.apply(c, w, b[0] if b else None, steps, taps),
+                                    (chunks, weight, *([b] if bias else [])))
+
+
+def test_kernel_not_a_multiple_of_the_stride_falls_back_to_conv1d():
+    conv = make_conv(2, 3, 5, 2, 1, True)
+    assert not shifted_gemm_applies(conv)
+    x = torch.randn(2, 11, 2, dtype=torch.float64)
+    torch.testing.assert_close(conv1d_channels_last(x, conv), conv(x.transpose(1, 2)).transpose(1, 2))
+
+
+def test_too_short_input_is_a_clear_error():
+    conv = make_conv(1, 2, 10, 5, 0, True)
+    with pytest.raises(ValueError, match="needs at least 10 steps of input, got 7"):
+        conv1d_channels_last(torch.randn(1, 7, 1, dtype=torch.float64), conv)
+
+
+def encoder_pair(norm: str, **kw):
+    torch.manual_seed(0)
+    gemm = CPCAudioEncoder(AudioEncoderConfig(norm=norm, conv_backend="shifted_gemm", **kw)).double()
+    native = CPCAudioEncoder(AudioEncoderConfig(norm=norm, conv_backend="conv1d", **kw)).double()
+    native.load_state_dict(gemm.state_dict())
+    return gemm, native
+
+
+@pytest.mark.parametrize("norm", ["channel", "layer", "batch", "none"])
+@pytest.mark.parametrize("samples", [1600, 1777])
+def test_encoder_backends_agree(norm, samples):
+    gemm, native = encoder_pair(norm, hidden=16)
+    x = torch.randn(3, 1, samples, dtype=torch.float64)
+    a, b = gemm(x), native(x)
+    assert a.shape == b.shape == (3, samples // 160, 16)
+    torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    g = torch.randn_like(a)
+    for pa, pb in zip(torch.autograd.grad(a, list(gemm.parameters()), g),
+                      torch.autograd.grad(b, list(native.parameters()), g)):
+        torch.testing.assert_close(pa, pb, rtol=1e-9, atol=1e-10)
+
+
+def test_auto_uses_the_shifted_gemm_on_the_cpu(monkeypatch):
+    encoder = CPCAudioEncoder(AudioEncoderConfig(hidden=8))
+    x = torch.randn(2, 1, 800)
+    expected = encoder(x)
+
+    def no_conv1d(*args, **kwargs):
+        raise AssertionError("auto called F.conv1d on the CPU")
+
+    monkeypatch.setattr(F, "conv1d", no_conv1d)
+    torch.testing.assert_close(encoder(x), expected)
+    native = CPCAudioEncoder(AudioEncoderConfig(hidden=8, conv_backend="conv1d"))
+    with pytest.raises(AssertionError, match="auto called F.conv1d"):
+        native(x)
+
+
+def test_bf16_autocast_computes_in_bf16_and_keeps_fp32_gradients():
+    torch.manual_seed(0)
+    encoder = CPCAudioEncoder(AudioEncoderConfig(hidden=32, conv_backend="shifted_gemm"))
+    native = CPCAudioEncoder(AudioEncoderConfig(hidden=32, conv_backend="conv1d"))
+    native.load_state_dict(encoder.state_dict())
+    x = 0.1 * torch.randn(2, 1, 3200)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a, b = encoder(x), native(x)
+        inner = conv1d_channels_last(x.transpose(1, 2), encoder.layers[0])
+    assert inner.dtype == torch.bfloat16
+    torch.testing.assert_close(a.float(), b.float(), rtol=0.05, atol=0.05)
+    a.float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in encoder.parameters())
