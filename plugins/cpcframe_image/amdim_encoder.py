@@ -40,13 +40,36 @@ def family(image_size: int) -> int:
     return max((f for f in FAMILIES if f <= image_size), default=FAMILIES[0])
 
 
+#: Channel widths in the plans below: multiples of ``ndf``, or these two.
+RGB, RKHS = "rgb", "rkhs"
+
+#: The layers of each family, first to last: ``(kind, in, out, kernel, stride, pad)``.
+#: Kinds: ``stem`` (ConvStem), ``nxn`` (ConvResNxN), ``block`` (ConvResBlock of ``n_depth``
+#: layers), ``bn`` (the top map's norm), ``out_bn`` (BatchNorm2d of the output).
+#: Both the module list and the map sizes are derived from this one table.
+PLANS: dict[int, list[tuple]] = {
+    32: [("stem", RGB, 1, 3, 1, 0), ("nxn", 1, 1, 1, 1, 0),
+         ("block", 1, 2, 4, 2, 0), ("block", 2, 4, 2, 2, 0)],
+    64: [("stem", RGB, 1, 3, 1, 0),
+         ("block", 1, 2, 4, 2, 0), ("block", 2, 4, 4, 2, 0), ("block", 4, 8, 2, 2, 0)],
+    128: [("stem", RGB, 1, 5, 2, 2), ("stem", 1, 1, 3, 1, 0),
+          ("block", 1, 2, 4, 2, 0), ("block", 2, 4, 4, 2, 0), ("block", 4, 8, 2, 2, 0)],
+}
+
+
+def plan(image_size: int) -> list[tuple]:
+    """The family's layers followed by the common top: norm, two 3x3 blocks, the 3x3 NxN
+    projection into ``n_rkhs`` and the output norm."""
+    layers = PLANS[family(image_size)]
+    top = layers[-1][2]
+    return layers + [("bn", top, top, 1, 1, 0), ("block", top, top, 3, 1, 0),
+                     ("block", top, top, 3, 1, 0), ("nxn", top, RKHS, 3, 1, 0),
+                     ("out_bn", RKHS, RKHS, 1, 1, 0)]
+
+
 def _geometries(image_size: int) -> list[tuple[int, int, int]]:
-    """(kernel, stride, pad) of each layer of the family, in order (BatchNorm: (1, 1, 0))."""
-    same = (1, 1, 0)
-    if family(image_size) == 32:
-        return [(3, 1, 0), (1, 1, 0), (4, 2, 0), (2, 2, 0), same, (3, 1, 0), (3, 1, 0), (3, 1, 0), same]
-    stem = [(3, 1, 0)] if family(image_size) == 64 else [(5, 2, 2), (3, 1, 0)]
-    return stem + [(4, 2, 0), (4, 2, 0), (2, 2, 0), same, (3, 1, 0), (3, 1, 0), (3, 1, 0), same]
+    """(kernel, stride, pad) of each layer of the family, in order."""
+    return [layer[3:] for layer in plan(image_size)]
 
 
 def layer_sizes(image_size: int) -> list[int]:
@@ -112,19 +135,24 @@ class AmdimEncoder(Encoder):
         self.config = config
         c, d, bn = config.ndf, config.n_depth, config.use_bn
         S = config.image_size
-        if family(S) == 32:
-            top = 4 * c
-            layers: list[nn.Module] = [ConvStem(3, c, 3, 1, 0), ConvResNxN(c, c, 1, 1, bn),
-                                       ConvResBlock(c, 2 * c, 4, 2, d, bn), ConvResBlock(2 * c, top, 2, 2, d, bn)]
-        else:
-            top = 8 * c
-            layers = [ConvStem(3, c, 3, 1, 0)] if family(S) == 64 else \
-                [ConvStem(3, c, 5, 2, 2), ConvStem(c, c, 3, 1, 0)]
-            layers += [ConvResBlock(c, 2 * c, 4, 2, d, bn), ConvResBlock(2 * c, 4 * c, 4, 2, d, bn),
-                       ConvResBlock(4 * c, top, 2, 2, d, bn)]
-        layers += [maybe_batch_norm(top, bn), ConvResBlock(top, top, 3, 1, d, bn),
-                   ConvResBlock(top, top, 3, 1, d, bn), ConvResNxN(top, config.n_rkhs, 3, 1, bn),
-                   nn.BatchNorm2d(config.n_rkhs)]
+
+        def width(w):
+            return 3 if w == RGB else config.n_rkhs if w == RKHS else w * c
+
+        layers: list[nn.Module] = []
+        for kind, w_in, w_out, kernel, stride, pad in plan(S):
+            n_in, n_out = width(w_in), width(w_out)
+            if kind == "stem":
+                layers.append(ConvStem(n_in, n_out, kernel, stride, pad))
+            elif kind == "nxn":
+                layers.append(ConvResNxN(n_in, n_out, kernel, stride, bn))
+            elif kind == "block":
+                layers.append(ConvResBlock(n_in, n_out, kernel, stride, d, bn))
+            elif kind == "bn":
+                layers.append(maybe_batch_norm(n_out, bn))
+            else:
+                layers.append(nn.BatchNorm2d(n_out))
+        top = width(PLANS[family(S)][-1][2])
         self.layers = nn.ModuleList(layers)
         self.taps = tap_layers(S)
         # phi_1 is the identity (NopNet); phi_5 and phi_7 map local features into n_rkhs.

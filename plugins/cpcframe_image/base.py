@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 
 from cpcframe import Example
 
-READ_ERRORS = (OSError, ValueError, SyntaxError, RuntimeError, KeyError, IndexError, TypeError)
+#: What ``load`` raises for bad data (skipped and counted); anything else is a bug and propagates.
+READ_ERRORS = (OSError,)  # UnreadableImage is an OSError
 
 
 class ImageDataset(Dataset, ABC):
@@ -47,7 +48,10 @@ class ImageDataset(Dataset, ABC):
 
     @abstractmethod
     def load(self, index: int) -> Tensor:
-        """The ``(3, H, W)`` ``uint8`` image of ``index``; raises on unreadable data."""
+        """The ``(3, H, W)`` ``uint8`` image of ``index``.
+
+        Raises ``UnreadableImage`` (an ``OSError``) when the item's data cannot be read.
+        """
 
     def __getitem__(self, index: int) -> Example:
         """Item ``index``; an image that fails to decode is counted once under

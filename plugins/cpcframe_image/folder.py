@@ -126,7 +126,7 @@ class ImageFolder(ImageDataset):
             return reason
         try:
             decode(path)
-        except Exception:  # noqa: BLE001 - any decoder failure means the file is unusable
+        except OSError:  # UnreadableImage included
             return "undecodable image"
         return "ok"
 

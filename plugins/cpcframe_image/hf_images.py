@@ -22,7 +22,7 @@ from torch import Tensor
 from cpcframe import DatasetContext, UserError
 from cpcframe.config.validators import fraction
 from cpcframe_image.base import ImageDataset, split_rows
-from cpcframe_image.images import decode, pil_to_tensor
+from cpcframe_image.images import UnreadableImage, decode, pil_to_tensor
 
 
 @attrs.frozen
@@ -111,14 +111,14 @@ class HFImages(ImageDataset):
     def load(self, index: int) -> Tensor:
         item = self.images[self.rows[index]][self.column]
         if item is None:
-            raise ValueError("no image")
+            raise UnreadableImage("no image")
         if not isinstance(item, dict):  # a decoded PIL image (older datasets versions)
             return pil_to_tensor(item)
         if item.get("bytes"):
             return decode(item["bytes"])
         if item.get("path"):
             return decode(Path(item["path"]))
-        raise ValueError("image has neither bytes nor a path")
+        raise UnreadableImage("image has neither bytes nor a path")
 
 
 def build_hf_images(config: HFImagesConfig, *, context: DatasetContext) -> HFImages:

@@ -50,17 +50,34 @@ def sniff(path: Path) -> str:
     return "ok" if sniff_bytes(head) else "not an image"
 
 
+class UnreadableImage(OSError):
+    """The data is not a decodable image (corrupt, truncated, unknown format, or missing).
+
+    An ``OSError``, like Pillow's ``UnidentifiedImageError`` and a file that cannot be
+    opened. Datasets raise it from ``load`` for bad data; ``ImageDataset`` skips and counts
+    those items. Any other exception from ``load`` is a bug and propagates.
+    """
+
+
 def decode(source: Path | str | bytes) -> Tensor:
     """Decode an image file (or its bytes) to ``(3, H, W)`` ``uint8`` RGB.
 
-    Raises ``OSError``/``ValueError`` (Pillow's errors) when the data is not a readable image.
+    Raises ``UnreadableImage`` when the data is not a readable image (whatever Pillow's
+    decoder raised), and ``OSError`` when the file cannot be opened.
     """
     from PIL import Image
 
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb")
-    with stream, Image.open(stream) as img:
-        img.load()  # decode fully here, so a truncated file fails now and not later
-        return pil_to_tensor(img)
+    try:
+        with stream, Image.open(stream) as img:
+            img.load()  # decode fully here, so a truncated file fails now and not later
+            return pil_to_tensor(img)
+    # Pillow's decoders raise almost anything on bad data (OSError, SyntaxError for broken
+    # PNG chunks, EOFError, struct.error, even AttributeError inside PngStream), so every
+    # failure of the decoder on this data means the data is unreadable. Only this call is
+    # guarded: errors in a dataset's own code still propagate.
+    except Exception as exc:  # noqa: BLE001
+        raise UnreadableImage(f"{type(exc).__name__}: {exc}") from exc
 
 
 def pil_to_tensor(img) -> Tensor:

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from cpcframe import DatasetContext, UserError
+from cpcframe_image.base import ImageDataset
 from cpcframe_image.folder import ImageFolder, ImageFolderConfig, build_image_folder
+from cpcframe_image.images import UnreadableImage, decode
 from cpcframe_image.shapes import CLASSES, write_shapes
 from cpcframe_image.tv_datasets import CifarConfig, STL10Config, build_cifar10, build_cifar100, build_stl10
 
@@ -79,6 +81,24 @@ def test_image_that_fails_to_decode_is_replaced_and_counted(shapes_dir):
         warnings.simplefilter("error")  # known bad: no second warning, no second count
         owner[bad]
     assert owner.skipped == {"unreadable image": 1}
+
+
+@pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"GIF89a\x05\x00",
+                                  b"plain text, not an image"])
+def test_decode_reports_bad_data_as_unreadable_image(data):
+    with pytest.raises(UnreadableImage):
+        decode(data)
+
+
+def test_a_bug_in_load_propagates_instead_of_being_counted():
+    class Buggy(ImageDataset):
+        def load(self, index):
+            return {}["image"]  # a programming error, not bad data
+
+    ds = Buggy(keys=["a", "b"], targets=[0, 0], classes=["c"])
+    with pytest.raises(KeyError):
+        ds[0]
+    assert ds.skipped == {}
 
 
 def test_verify_decode_catches_truncated_files_at_index_time(shapes_dir):
