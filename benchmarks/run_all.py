@@ -2,7 +2,7 @@
 
 Run (``make bench`` runs the full version)::
 
-    .venv/bin/python benchmarks/run_all.py            # paper sizes: about 15 min on 2 CPU cores
+    .venv/bin/python benchmarks/run_all.py            # paper sizes: about 3 min on a quiet 2-core CPU
     .venv/bin/python benchmarks/run_all.py --quick    # small sizes, about 1 min: a smoke test
     .venv/bin/python benchmarks/run_all.py --device cuda
     .venv/bin/python benchmarks/run_all.py --json results.json
