@@ -19,8 +19,7 @@ from torch import Tensor, nn
 
 from cpcframe import Encoder
 from cpcframe.config.validators import non_negative, positive
-
-from .strided_conv import conv1d_channels_last
+from cpcframe_audio.strided_conv import conv1d_channels_last
 
 NormKind = Literal["channel", "layer", "batch", "none"]
 ConvBackend = Literal["auto", "shifted_gemm", "conv1d"]
