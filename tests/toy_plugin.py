@@ -31,7 +31,6 @@ class ToySequencesConfig:
 class ToySequences(torch.utils.data.Dataset):
     def __init__(self, config: ToySequencesConfig, seed: int):
         g = torch.Generator().manual_seed(seed + 17)
-        t = torch.arange(config.length, dtype=torch.float32)
         self.items, self.groups, self.skipped = [], [], {}
         for i in range(config.num_items):
             if i < config.corrupt_items:  # simulated unreadable files: skipped and counted

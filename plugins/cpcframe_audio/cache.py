@@ -13,11 +13,8 @@ leaves nothing a later run would trust, and concurrent builders do not collide.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from cpcframe.data.cache_dir import cache_key, publish_dir
 from cpcframe_audio.decode import AudioDecodeError, AudioSource, read_audio
 
 CACHE_VERSION = 1
@@ -46,12 +44,6 @@ class SourceItem:
     key: str
     speaker: str
     source: AudioSource | Callable[[], AudioSource]
-
-
-def fingerprint_hash(fingerprint: Any) -> str:
-    """A stable hash of JSON-able ``fingerprint``."""
-    text = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 class AudioCache:
@@ -140,29 +132,6 @@ def _decoded(items: Iterable[SourceItem], sample_rate: int, workers: int,
             yield from pool.map(one, batch)
 
 
-def publish_dir(final: Path, marker: str, fill: Callable[[Path], None]) -> None:
-    """Make folder ``final`` by ``fill(tmp)`` on a new temporary folder next to it, then a rename.
-
-    An interrupted ``fill`` leaves no ``final`` (the temporary folder is removed); when a
-    concurrent builder renamed its own folder into place first (``final/marker`` exists),
-    that one is kept and ours is dropped.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        fill(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / marker).is_file():  # not a concurrent builder that won
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -186,7 +155,7 @@ def build_cache(root: Path, name: str, fingerprint: Any, items: Callable[[], Ite
     if dtype not in DTYPES:
         raise ValueError(f"cache dtype must be one of {DTYPES}, got {dtype!r}")
     full = {"version": CACHE_VERSION, "sample_rate": sample_rate, "dtype": dtype, "corpus": fingerprint}
-    final = Path(root) / f"{name}-{fingerprint_hash(full)}"
+    final = Path(root) / f"{name}-{cache_key(full)}"
     if (final / "index.json").is_file():
         return AudioCache(final)
 
@@ -217,5 +186,5 @@ def build_cache(root: Path, name: str, fingerprint: Any, items: Callable[[], Ite
         (tmp / "fingerprint.json").write_text(json.dumps(full, sort_keys=True, default=str))
         (tmp / "index.json").write_text(json.dumps(index))
 
-    publish_dir(final, "index.json", fill)
+    publish_dir(final, fill, marker="index.json")
     return AudioCache(final)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from cpcframe import UserError
-from cpcframe_audio.cache import AudioCache, fingerprint_hash, publish_dir
+from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe_audio.cache import AudioCache
 
 LABEL_VERSION = 1
 
@@ -92,7 +93,7 @@ class LabelStore:
 def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "") -> LabelStore:
     """Parse ``labels_path`` for ``cache``'s items (once; later calls reuse the stored arrays)."""
     p = _existing_file(labels_path, "phone label file", help_text)
-    key = fingerprint_hash({"version": LABEL_VERSION, "labels": file_stat(p)})
+    key = cache_key({"version": LABEL_VERSION, "labels": file_stat(p)})
     final = cache.path / f"labels-{key}"
     if (final / "info.json").is_file():
         return LabelStore(final)
@@ -135,5 +136,5 @@ def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "")
             "without_audio": len(without), "without_audio_examples": without[:5],
             "classes": top + 1, "source": str(p)}))
 
-    publish_dir(final, "info.json", fill)
+    publish_dir(final, fill, marker="info.json")
     return LabelStore(final)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from torch import Tensor
 
 from cpcframe import DatasetContext, Probe, ProbeContext, UserError
 from cpcframe.config.validators import fraction, non_negative, positive
+from cpcframe.data.splits import hold_out, key_hash
 from cpcframe_audio.features import (LABEL_HOP, encode_utterance, label_positions, mfcc_utterance,
                                      model_hop)
 from cpcframe.linear_probe import fit_classifier
@@ -97,31 +97,23 @@ class Use:
         return self.dataset.keys[self.index]
 
 
-def _hash(seed: int, key: str) -> int:
-    return zlib.crc32(f"{seed}:{key}".encode())
-
-
 def _spread(indices: list[int], dataset: Any, limit: int, seed: int) -> list[int]:
     """At most ``limit`` indices, round-robin over speakers (so every speaker appears)."""
     if not limit or len(indices) <= limit:
         return indices
     rank: dict[int, int] = {}
     by_speaker: dict[int, list[int]] = defaultdict(list)
-    for i in sorted(indices, key=lambda i: _hash(seed, dataset.keys[i])):
+    for i in sorted(indices, key=lambda i: key_hash(seed, dataset.keys[i])):
         by_speaker[dataset.groups[i]].append(i)
     for members in by_speaker.values():
         for r, i in enumerate(members):
             rank[i] = r
-    return sorted(sorted(indices, key=lambda i: (rank[i], _hash(seed, dataset.keys[i])))[:limit])
+    return sorted(sorted(indices, key=lambda i: (rank[i], key_hash(seed, dataset.keys[i])))[:limit])
 
 
 def _hold_out(uses: list[Use], fraction: float, seed: int) -> set[Use]:
     """Deterministic held-out subset: ``round(fraction·n)`` (1 to n-1 when n >= 2)."""
-    n = len(uses)
-    if n < 2:
-        return set()
-    k = min(max(int(round(fraction * n)), 1), n - 1)
-    return set(sorted(uses, key=lambda u: _hash(seed, u.key))[:k])
+    return {uses[p] for p in hold_out([u.key for u in uses], fraction, seed)}
 
 
 class SpeechProbe(Probe):

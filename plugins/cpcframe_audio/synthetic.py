@@ -20,7 +20,8 @@ import numpy as np
 from cpcframe import DatasetContext, UserError
 from cpcframe.config.validators import positive, probability
 from cpcframe_audio import synth
-from cpcframe_audio.cache import DTYPES, fingerprint_hash, publish_dir
+from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe_audio.cache import DTYPES
 from cpcframe_audio.corpus import AudioCorpus
 from cpcframe_audio.librispeech import LibriSpeechConfig, build_librispeech
 
@@ -122,14 +123,14 @@ def ensure_corpus(config: SyntheticSpeechConfig, root: Path) -> Path:
         if root.exists():
             root.rmdir()  # empty (checked above)
 
-    publish_dir(root, CORPUS_FILE, fill)
+    publish_dir(root, fill, marker=CORPUS_FILE)
     return root
 
 
 def corpus_root(config: SyntheticSpeechConfig, context: DatasetContext) -> Path:
     if config.root:
         return Path(config.root).expanduser()
-    return Path(context.cache_dir) / "synthetic_speech" / f"corpus-{fingerprint_hash(config.corpus_options())}"
+    return Path(context.cache_dir) / "synthetic_speech" / f"corpus-{cache_key(config.corpus_options())}"
 
 
 def build_synthetic_speech(config: SyntheticSpeechConfig, *, context: DatasetContext) -> AudioCorpus:

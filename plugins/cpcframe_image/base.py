@@ -10,7 +10,6 @@ unlabelled) so probes can pick labelled items without decoding images.
 from __future__ import annotations
 
 import warnings
-import zlib
 from abc import ABC, abstractmethod
 from collections import defaultdict
 
@@ -18,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from cpcframe import Example
+from cpcframe.data.splits import hold_out
 
 #: What ``load`` raises for bad data (skipped and counted); anything else is a bug and propagates.
 READ_ERRORS = (OSError,)  # UnreadableImage is an OSError
@@ -78,24 +78,16 @@ def warn_skipped(name: str, skipped: dict[str, int]) -> None:
         warnings.warn(f"{name}: skipped {sum(skipped.values())} files ({detail})", stacklevel=3)
 
 
-def stable_hash(seed: str, key: str) -> int:
-    return zlib.crc32(f"{seed}:{key}".encode())
-
-
 def held_out(keys: list[str], targets: list[int], fraction: float, salt: str = "test") -> set[int]:
-    """Indices of a deterministic held-out share: per class, ``round(fraction·n)`` items
-    (at least 1 and at most n-1 when the class has 2 or more), chosen by a hash of the key
-    (so adding files moves few others)."""
+    """Indices of a deterministic held-out share of each class (:func:`cpcframe.data.splits.hold_out`:
+    ``round(fraction·n)`` items, 1 to n-1 when the class has 2 or more, chosen by a hash of
+    the key, so adding files moves few others)."""
     by_class: dict[int, list[int]] = defaultdict(list)
     for i, t in enumerate(targets):
         by_class[t].append(i)
     out: set[int] = set()
     for members in by_class.values():
-        n = len(members)
-        if n < 2:
-            continue
-        k = min(max(int(round(fraction * n)), 1), n - 1)
-        out.update(sorted(members, key=lambda i: stable_hash(salt, keys[i]))[:k])
+        out.update(members[p] for p in hold_out([keys[i] for i in members], fraction, salt))
     return out
 
 

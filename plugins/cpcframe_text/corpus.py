@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cpcframe.data.cache_dir import publish_dir
 from cpcframe_text.tokenizer import encode, vocabulary_size
 
 log = logging.getLogger(__name__)
@@ -149,9 +148,8 @@ def build_corpus(directory: Path, documents: Callable[[], Iterator[tuple[str, li
         return TokenizedCorpus(directory)
     vocab = vocabulary_size(tokenizer)
     dtype = np.dtype(np.uint16 if vocab <= np.iinfo(np.uint16).max + 1 else np.int32)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+
+    def fill(tmp: Path) -> None:
         sentence_lengths: list[np.ndarray] = []
         document_sizes: list[int] = []
         keys: list[str] = []
@@ -191,12 +189,7 @@ def build_corpus(directory: Path, documents: Callable[[], Iterator[tuple[str, li
                 "documents": len(keys), "sentences": int(len(lengths_all)),
                 "tokens": int(lengths_all.sum(dtype=np.int64))}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if directory.exists():  # built concurrently by another process
-            shutil.rmtree(tmp)
-        else:
-            tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    publish_dir(directory, fill, marker="meta.json")  # a concurrent build of the same corpus wins
     log.info("tokenized corpus cached in %s", directory)
     return TokenizedCorpus(directory)

@@ -10,8 +10,6 @@ it, and the transfer probe brings its own labelled sentences.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -21,6 +19,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from cpcframe import DatasetContext, Example
+from cpcframe.data.cache_dir import cache_key
 from cpcframe_text.corpus import FORMAT_VERSION, TokenizedCorpus, build_corpus
 from cpcframe_text.tokenizer import TokenizerConfig, fingerprint, resolve_tokenizer, vocabulary_size
 
@@ -149,12 +148,11 @@ def build_text_dataset(options: CorpusOptions, source: DocumentSource, context: 
 
     reading = {"source": source.key(), "one_sentence_per_line": options.one_sentence_per_line,
                "max_documents": options.max_documents}
-    corpus_key = hashlib.sha256(json.dumps(reading, sort_keys=True).encode()).hexdigest()[:16]
+    corpus_key = cache_key(reading, 16)
     tokenizer = resolve_tokenizer(options.tokenizer, sentences=sentences, corpus_key=corpus_key,
                                   run_dir=context.run_dir, cache_dir=context.cache_dir)
-    tokens_key = hashlib.sha256(json.dumps(
-        [FORMAT_VERSION, corpus_key, fingerprint(tokenizer, options.tokenizer.add_special_tokens),
-         options.min_sentence_tokens]).encode()).hexdigest()[:16]
+    tokens_key = cache_key([FORMAT_VERSION, corpus_key, fingerprint(tokenizer, options.tokenizer.add_special_tokens),
+                           options.min_sentence_tokens], 16)
     corpus = build_corpus(context.cache_dir / "text" / tokens_key, documents, tokenizer,
                           add_special_tokens=options.tokenizer.add_special_tokens,
                           min_sentence_tokens=options.min_sentence_tokens,

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 import attrs
-import torch
 from torch import Tensor, nn
 
 from cpcframe import Encoder, UserError

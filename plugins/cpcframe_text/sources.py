@@ -10,8 +10,6 @@ warning and counted in ``dataset.skipped``.
 from __future__ import annotations
 
 import glob
-import hashlib
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import attrs
 
 from cpcframe import DatasetContext, UserError
 from cpcframe.config.validators import non_empty, positive
+from cpcframe.data.cache_dir import cache_key
 from cpcframe_text.dataset import CorpusOptions, TextDataset, build_text_dataset
 from cpcframe_text.splitting import normalize, split_blocks, split_sentences
 
@@ -131,8 +130,7 @@ class FileSource:
                 stats.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
             except OSError:
                 stats.append([str(f), -1, -1])
-        blob = json.dumps([stats, self.documents, self.encoding, self.sentences_per_document], sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return cache_key([stats, self.documents, self.encoding, self.sentences_per_document], 64)
 
     def _skip(self, path: Path, reason: str) -> None:
         if path not in self._warned:  # the corpus is read twice when a tokenizer is trained
@@ -251,9 +249,8 @@ class HFSource:
 
     def key(self) -> str:
         c = self.config
-        blob = json.dumps([c.path, c.split, c.text_column, c.rows, c.sentences_per_document,
-                           getattr(self.data, "_fingerprint", None), len(self.data)])
-        return hashlib.sha256(blob.encode()).hexdigest()
+        return cache_key([c.path, c.split, c.text_column, c.rows, c.sentences_per_document,
+                          getattr(self.data, "_fingerprint", None), len(self.data)], 64)
 
     def __iter__(self) -> Iterator[tuple[str, list[str]]]:
         self.skipped = {}

@@ -10,8 +10,6 @@ text file of blank-line-separated documents, then read like ``text_files``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from cpcframe import DatasetContext
 from cpcframe.config.validators import positive, probability
+from cpcframe.data.cache_dir import cache_key
 from cpcframe_text.dataset import CorpusOptions, TextDataset, build_text_dataset
 from cpcframe_text.sources import FileSource
 
@@ -123,7 +122,7 @@ class SyntheticCorpus:
 
     def write(self, cache_dir: Path) -> Path:
         """The corpus as a text file of blank-line-separated documents (cached by settings)."""
-        key = hashlib.sha256(json.dumps(_settings(self.config), sort_keys=True).encode()).hexdigest()[:16]
+        key = cache_key(_settings(self.config), 16)
         path = Path(cache_dir) / "synthetic_text" / key / "corpus.txt"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import attrs
 
 from cpcframe.config.validators import positive
+from cpcframe.data.cache_dir import cache_key, publish_dir
 from cpcframe.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -134,33 +134,16 @@ def train_tokenizer(config: TokenizerConfig, sentences: Iterable[str]) -> Any:
 
 def _save(tokenizer: Any, directory: Path, meta: dict[str, Any]) -> None:
     """Write atomically: a half-written tokenizer directory must never be loaded."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    def fill(tmp: Path) -> None:
         tokenizer.save_pretrained(str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if directory.exists():  # another process won the race: keep its copy
-            shutil.rmtree(tmp)
-            return
-        tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    publish_dir(directory, fill)  # another process's copy wins a race
 
 
 def _copy(source: Path, directory: Path) -> None:
     """Copy a saved tokenizer directory byte for byte (atomically)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        shutil.copytree(source, tmp, dirs_exist_ok=True)
-        if directory.exists():
-            shutil.rmtree(tmp)
-            return
-        tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    publish_dir(directory, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
 
 
 def _has_tokenizer(directory: Path) -> bool:
@@ -205,7 +188,7 @@ def resolve_tokenizer(config: TokenizerConfig, *, sentences: Callable[[], Iterat
             _save(tokenizer, saved, {"config": wanted, "source": f"pretrained {config.pretrained}"})
         return tokenizer
 
-    key = hashlib.sha256(json.dumps([corpus_key, wanted], sort_keys=True).encode()).hexdigest()[:16]
+    key = cache_key([corpus_key, wanted], 16)
     cached = cache_dir / "tokenizers" / key
     meta = {"config": wanted, "source": f"trained on corpus {corpus_key}"}
     if not _has_tokenizer(cached):

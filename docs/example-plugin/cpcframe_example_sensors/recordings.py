@@ -8,11 +8,7 @@ unknown), stored under ``DatasetContext.cache_dir`` and memory-mapped afterwards
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from cpcframe.data.cache_dir import cache_key, publish_dir
 from cpcframe_example_sensors.config import SensorCSVConfig
 
 #: Bump when the cached layout changes, so old caches are not misread.
@@ -113,31 +110,29 @@ def decode(files: Sequence[Path], root: Path, config: SensorCSVConfig) -> tuple[
     return Recordings(values, labels, offsets, keys, skipped), messages
 
 
-def cache_key(files: Sequence[Path], root: Path, config: SensorCSVConfig) -> str:
+def recordings_key(files: Sequence[Path], root: Path, config: SensorCSVConfig) -> str:
     """Changes when a file is added, removed or modified, or a decoding option changes."""
     stats = [(p.relative_to(root).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    options = [config.channels, config.label_column, config.standardize, FORMAT_VERSION]
-    text = json.dumps([str(root.resolve()), stats, options], default=list)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    options = [list(config.channels), config.label_column, config.standardize, FORMAT_VERSION]
+    return cache_key([str(root.resolve()), stats, options], 16)
 
 
 def load_cached(files: Sequence[Path], root: Path, config: SensorCSVConfig,
                 cache_dir: Path) -> tuple[Recordings, list[str]]:
-    """:func:`decode`, through a cache directory (written atomically, so concurrent runs are safe)."""
-    target = cache_dir / "example_sensors" / cache_key(files, root, config)
+    """:func:`decode`, through a cache directory (published atomically by the core's
+    ``publish_dir``, so a crash leaves no half-written cache and concurrent runs are safe)."""
+    target = cache_dir / "example_sensors" / recordings_key(files, root, config)
     if not (target / "index.json").is_file():
         recordings, messages = decode(files, root, config)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tmp-"))
-        np.save(tmp / "values.npy", recordings.values)
-        np.save(tmp / "labels.npy", recordings.labels)
-        index = {"offsets": recordings.offsets.tolist(), "keys": recordings.keys,
-                 "skipped": recordings.skipped, "messages": messages}
-        (tmp / "index.json").write_text(json.dumps(index))
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: its copy is the same
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        def fill(tmp: Path) -> None:
+            np.save(tmp / "values.npy", recordings.values)
+            np.save(tmp / "labels.npy", recordings.labels)
+            index = {"offsets": recordings.offsets.tolist(), "keys": recordings.keys,
+                     "skipped": recordings.skipped, "messages": messages}
+            (tmp / "index.json").write_text(json.dumps(index))
+
+        publish_dir(target, fill, marker="index.json")  # another process's identical copy may win
     index = json.loads((target / "index.json").read_text())
     recordings = Recordings(
         values=np.load(target / "values.npy", mmap_mode="r"),

@@ -1,0 +1,57 @@
+"""Helpers for datasets that build a cache folder once and reuse it (decoded audio,
+tokenized text, labels): a key that changes with everything the cache depends on, and an
+atomic publish so that a crash or a concurrent builder never leaves a half-written folder.
+
+A dataset typically does::
+
+    final = context.cache_dir / "my_plugin" / f"corpus-{cache_key(settings)}"
+    if not (final / "index.json").is_file():
+        publish_dir(final, write_everything, marker="index.json")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def cache_key(settings: Any, length: int = 20) -> str:
+    """A stable hex digest (``length`` characters) of JSON-able ``settings``.
+
+    Keys are sorted and non-JSON values are written with ``str``, so equal settings give
+    equal digests in every process and Python version.
+    """
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def publish_dir(final: Path, fill: Callable[[Path], None], marker: str | None = None) -> bool:
+    """Make folder ``final`` by ``fill(tmp)`` on a new temporary folder next to it, then a rename.
+
+    An interrupted ``fill`` leaves no ``final`` (the temporary folder is removed). When
+    another process published ``final`` first (it exists, with ``marker`` inside when one
+    is given), that folder is kept and ours is dropped. Returns whether ours was published.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)  # atomic; fails when a non-empty ``final`` exists
+            return True
+        except OSError:
+            if not final.is_dir() or (marker is not None and not (final / marker).is_file()):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,94 @@
+"""The core's helpers for plugin datasets: cache keys, atomic cache folders, hashed splits."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import pytest
+
+from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe.data.splits import hold_out, key_hash
+
+
+def test_cache_key_is_stable_and_sensitive():
+    a = cache_key({"root": "/data", "rate": 16000, "nested": [1, 2]})
+    assert a == cache_key({"nested": [1, 2], "rate": 16000, "root": "/data"})  # key order
+    assert a != cache_key({"root": "/data", "rate": 8000, "nested": [1, 2]})
+    assert len(a) == 20 and len(cache_key([1], 16)) == 16
+    assert cache_key({"path": Path("/x")}) == cache_key({"path": "/x"})
+    # The definition, fixed: cache keys name folders on disk, so they must not change
+    # between versions (SHA-256 of compact, key-sorted JSON).
+    assert cache_key({"b": [1, "x"], "a": 1}) == hashlib.sha256(b'{"a":1,"b":[1,"x"]}').hexdigest()[:20]
+
+
+def test_publish_dir_moves_a_complete_folder_into_place(tmp_path):
+    final = tmp_path / "cache" / "corpus-1"
+
+    def fill(tmp):
+        (tmp / "data.bin").write_bytes(b"x" * 10)
+        (tmp / "index.json").write_text("{}")
+
+    assert publish_dir(final, fill, marker="index.json") is True
+    assert sorted(p.name for p in final.iterdir()) == ["data.bin", "index.json"]
+    assert [p.name for p in final.parent.iterdir()] == ["corpus-1"]  # no temporary left
+
+
+def test_publish_dir_leaves_nothing_when_fill_fails(tmp_path):
+    final = tmp_path / "corpus"
+
+    def fill(tmp):
+        (tmp / "half.bin").write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        publish_dir(final, fill)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_publish_dir_keeps_the_folder_another_process_published_first(tmp_path):
+    final = tmp_path / "corpus"
+
+    def fill(tmp):
+        (tmp / "index.json").write_text("ours")
+        final.mkdir()  # a concurrent builder wins the race while we fill
+        (final / "index.json").write_text("theirs")
+
+    assert publish_dir(final, fill, marker="index.json") is False
+    assert (final / "index.json").read_text() == "theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_publish_dir_does_not_take_an_unrelated_folder_for_a_finished_build(tmp_path):
+    final = tmp_path / "corpus"
+    final.mkdir()
+    (final / "stray.txt").write_text("not a cache")
+    with pytest.raises(OSError):
+        publish_dir(final, lambda tmp: (tmp / "index.json").write_text("{}"), marker="index.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]
+
+
+def test_key_hash_is_crc32_of_seed_and_key():
+    assert key_hash(3, "a/b.wav") == zlib.crc32(b"3:a/b.wav")
+    assert key_hash("test", "x") != key_hash("train", "x")
+
+
+@pytest.mark.parametrize("n, fraction, expected", [(0, 0.5, 0), (1, 0.5, 0), (2, 0.01, 1), (2, 0.99, 1),
+                                                   (10, 0.2, 2), (10, 0.25, 2), (10, 0.35, 4), (100, 0.1, 10)])
+def test_hold_out_size(n, fraction, expected):
+    keys = [f"item{i}" for i in range(n)]
+    held = hold_out(keys, fraction, seed=0)
+    assert len(held) == expected and held == sorted(set(held)) and all(0 <= p < n for p in held)
+
+
+def test_hold_out_is_by_key_so_adding_items_moves_few_others():
+    keys = [f"utt{i:03d}" for i in range(200)]
+    held = {keys[p] for p in hold_out(keys, 0.1, seed=1)}
+    # Exactly the keys with the smallest hashes.
+    assert held == set(sorted(keys, key=lambda k: key_hash(1, k))[:20])
+    more = keys + [f"new{i}" for i in range(20)]
+    held_more = {more[p] for p in hold_out(more, 0.1, seed=1)}
+    assert len(held & held_more) >= 15  # 22 held now; the old choice is mostly kept
+    assert hold_out(list(reversed(keys)), 0.1, seed=1) == sorted(199 - p for p in hold_out(keys, 0.1, seed=1))
+    assert {keys[p] for p in hold_out(keys, 0.1, seed=2)} != held
