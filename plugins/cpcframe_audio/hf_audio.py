@@ -93,6 +93,8 @@ def load_split(config: HFAudioConfig, split: str) -> Any:
         raise UserError(f"hf_audio: {config.path!r} has no column {config.speaker_column!r} "
                         f"(columns: {', '.join(columns)}); set data.dataset.speaker_column "
                         "(empty for none)")
+    if loaded.features is None:  # a stream that declares no features: nothing would decode the
+        return loaded            # audio anyway, and cast_column needs features
     return loaded.cast_column(config.audio_column, datasets.Audio(decode=False))
 
 
@@ -106,6 +108,14 @@ def _source(audio: Any) -> Any:
     return audio
 
 
+def _check_row(config: HFAudioConfig, row: dict[str, Any]) -> None:
+    """The column checks of :func:`load_split`, on the first row of a stream without features."""
+    for column, key in ((config.audio_column, "audio_column"), (config.speaker_column, "speaker_column")):
+        if column and column not in row:
+            raise UserError(f"hf_audio: rows of {config.path!r} have no column {column!r} "
+                            f"(columns: {', '.join(row)}); set data.dataset.{key}")
+
+
 def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCorpus:
     """Hugging Face datasets audio (bytes decoded with soundfile), speaker column as group."""
     if context.split not in ("train", "test"):
@@ -114,8 +124,9 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCo
         raise UserError("hf_audio: no test_split is set, so there is no 'test' split")
     split = config.split if context.split == "train" else config.test_split
     data = load_split(config, split)
-    columns = [c for c in (config.audio_column, config.speaker_column, config.id_column)
-               if c and c in (data.column_names or [])]
+    known = data.column_names  # None: a stream that declares no features; rows are checked instead
+    wanted = [c for c in (config.audio_column, config.speaker_column, config.id_column) if c]
+    columns = wanted if known is None else [c for c in wanted if c in known]
     fingerprint = {"path": config.path, "name": config.name, "split": split,
                    "max_items": config.max_items, "columns": columns,
                    "data": getattr(data, "_fingerprint", None)}
@@ -126,8 +137,12 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCo
     has_id, has_speaker = config.id_column in columns, config.speaker_column in columns
 
     def items():
-        rows = data.select_columns(columns) if hasattr(data, "select_columns") else data
+        nonlocal has_id
+        rows = data.select_columns(columns) if known is not None else data
         for n, row in enumerate(itertools.islice(rows, config.max_items or None)):
+            if n == 0 and known is None:
+                _check_row(config, row)
+                has_id = config.id_column in row  # absent: row numbers, as for other sources
             key = str(row[config.id_column]) if has_id else f"{split}-{n:08d}"
             speaker = str(row[config.speaker_column]) if has_speaker else "0"
             yield SourceItem(key, speaker, _source(row[config.audio_column]))

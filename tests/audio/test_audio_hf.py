@@ -94,3 +94,46 @@ def test_errors_name_the_key(saved, tmp_path):
         build(HFAudioConfig(path=str(saved), split="dev"), tmp_path)
     with pytest.raises(UserError, match="no test_split"):
         build(HFAudioConfig(path=str(saved)), tmp_path, split="test")
+
+
+def stream_without_features(monkeypatch, records):
+    """``load_dataset(..., streaming=True)`` answered by a stream that declares no features
+    (``column_names`` is ``None``), as generator- and JSON-backed hub datasets are."""
+    def gen():
+        yield from records
+
+    stream = datasets.IterableDataset.from_generator(gen)
+    assert stream.column_names is None
+    seen = {}
+
+    def load_dataset(path, name=None, split=None, streaming=False):
+        seen.update(path=path, split=split, streaming=streaming)
+        return stream
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return seen
+
+
+def test_streaming_dataset_without_declared_columns(tmp_path, monkeypatch):
+    records = [{"id": f"u{i}", "speaker_id": 3 + i % 2, "audio": {"bytes": flac_bytes(4000 + 500 * i, 200.0, i),
+                                                                 "path": None}} for i in range(3)]
+    seen = stream_without_features(monkeypatch, records)
+    cfg = HFAudioConfig(path="someone/speech", split="train", streaming=True, cache_dtype="float32")
+    ds, messages = build(cfg, tmp_path)
+    assert seen == {"path": "someone/speech", "split": "train", "streaming": True}
+    assert ds.keys == ["u0", "u1", "u2"] and ds.speaker_ids == ["3", "4"] and ds.groups == [0, 1, 0]
+    assert list(ds.lengths) == [4000, 4500, 5000]
+    assert any("no content fingerprint" in m for m in messages)
+
+
+def test_streaming_dataset_without_declared_columns_checks_its_rows(tmp_path, monkeypatch):
+    no_id = [{"speaker_id": 1, "audio": {"bytes": flac_bytes(3000, 200.0, 0), "path": None}}]
+    stream_without_features(monkeypatch, no_id)
+    ds, _ = build(HFAudioConfig(path="x", streaming=True), tmp_path)
+    assert ds.keys == ["train-00000000"]  # no id column: row numbers, as for declared columns
+    stream_without_features(monkeypatch, [{"id": "a", "sound": {"bytes": b"", "path": None}}])
+    with pytest.raises(UserError, match=r"no column 'audio' \(columns: id, sound\); set data.dataset.audio_column"):
+        build(HFAudioConfig(path="y", streaming=True, speaker_column=""), tmp_path)
+    stream_without_features(monkeypatch, no_id)
+    with pytest.raises(UserError, match="no column 'spk'.*speaker_column"):
+        build(HFAudioConfig(path="z", streaming=True, speaker_column="spk"), tmp_path)
