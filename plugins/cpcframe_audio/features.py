@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-LABEL_HOP = 160  # samples per CPC label frame (10 ms at 16 kHz)
+from cpcframe_audio.labels import LABEL_HOP
 
 
 def model_hop(model) -> int:

@@ -23,6 +23,7 @@ from cpcframe.data.cache_dir import cache_key, publish_dir
 from cpcframe_audio.cache import AudioCache
 
 LABEL_VERSION = 1
+LABEL_HOP = 160  # samples per CPC label frame (10 ms at 16 kHz; the paper encoder's downsampling)
 
 
 def file_stat(path: Path) -> dict[str, object]:

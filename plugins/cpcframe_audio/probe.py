@@ -30,9 +30,9 @@ from torch import Tensor
 from cpcframe import DatasetContext, Probe, ProbeContext, UserError
 from cpcframe.config.validators import fraction, non_negative, positive
 from cpcframe.data.splits import hold_out, key_hash
-from cpcframe_audio.features import (LABEL_HOP, encode_utterance, label_positions, mfcc_utterance,
-                                     model_hop)
 from cpcframe.linear_probe import fit_classifier
+from cpcframe_audio.features import encode_utterance, label_positions, mfcc_utterance, model_hop
+from cpcframe_audio.labels import LABEL_HOP
 
 TASKS = ("phone", "speaker")
 

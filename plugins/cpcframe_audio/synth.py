@@ -21,8 +21,10 @@ import attrs
 import numpy as np
 import torch
 
+from cpcframe_audio.labels import LABEL_HOP
+
 SAMPLE_RATE = 16000
-FRAME = 160  # samples per label frame (10 ms)
+FRAME = LABEL_HOP  # samples per label frame (10 ms)
 HOP = 80  # STFT hop of the synthesiser (5 ms)
 N_FFT = 512
 

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from cpcframe import Example, ViewSampler
 from cpcframe.config.validators import positive
+from cpcframe_audio.labels import LABEL_HOP
 
 
 @attrs.frozen
@@ -24,7 +25,7 @@ class AudioWindowsConfig:
     """
 
     window: int = attrs.field(default=20480, validator=positive)
-    align: int = attrs.field(default=160, validator=positive)
+    align: int = attrs.field(default=LABEL_HOP, validator=positive)
     sample_rate: int = attrs.field(default=16000, validator=positive)
 
     def __attrs_post_init__(self) -> None:
