@@ -64,6 +64,10 @@ class TrainSection:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
         compile: wrap the model in ``torch.compile``.
         channels_last: use channels-last memory format (image encoders).
+        threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``);
+            0 = PyTorch's default (``OMP_NUM_THREADS``, else one per core). On a CPU shared
+            with other jobs, fewer threads than cores avoid oversubscription, which can make
+            steps several times slower.
         log_every: steps between metric records (``metrics.jsonl``).
         checkpoint_every: steps between checkpoints (one at the end too).
         gather_negatives: in distributed runs, draw negatives from the global batch.
@@ -81,6 +85,7 @@ class TrainSection:
     device: str = "auto"
     compile: bool = False
     channels_last: bool = False
+    threads: int = attrs.field(default=0, validator=non_negative)
     log_every: int = attrs.field(default=10, validator=positive)
     checkpoint_every: int = attrs.field(default=500, validator=positive)
     gather_negatives: bool = True

@@ -118,6 +118,8 @@ class Trainer:
         self.device = self.dist.device if self.dist.enabled else resolve_device(r.train.device)
         if r.train.precision == "fp16" and self.device.type != "cuda":
             raise UserError("train.precision = 'fp16' needs a CUDA device; use 'bf16' on CPU")
+        if r.train.threads:
+            torch.set_num_threads(r.train.threads)
         seed_everything(r.seed + self.dist.rank)
         self.view_sampler = build_view_sampler(r, self.registry)
         self.dataset = build_dataset(r, self.registry, split="train", run_dir=self.run_dir.root,

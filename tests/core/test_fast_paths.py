@@ -108,3 +108,11 @@ def test_to_channels_last_converts_image_views_only():
     assert first.is_contiguous(memory_format=torch.channels_last) and torch.equal(first, image)
     assert second["x"].is_contiguous(memory_format=torch.channels_last)
     assert second["w"] is wave
+
+
+@pytest.mark.parametrize("threads, calls", [("0", []), ("1", [1])])
+def test_threads_setting_sets_torch_threads_once(registry, tmp_path, monkeypatch, threads, calls):
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)  # keep this process's setting
+    train(registry, tmp_path, f"train.threads={threads}")
+    assert seen == calls
