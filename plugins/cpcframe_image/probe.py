@@ -34,7 +34,8 @@ from torch import Tensor
 
 from cpcframe import Probe, ProbeContext, UserError
 from cpcframe.config.validators import non_negative, positive
-from cpcframe.linear_probe import fit_classifier
+from cpcframe.mlp_probe import MLPProbeConfig
+from cpcframe.probe_classifiers import classifiers_validator, fit_probe_classifier, result_name
 
 
 @attrs.frozen
@@ -47,8 +48,11 @@ class ImageLinearConfig:
         baselines: also score a random-init model of the same architecture.
         batch_size: images per forward pass.
         max_train, max_test: labelled images used per split (0 = all; a seeded subset).
-        max_iter: L-BFGS iterations.
-        l2: L2 weight of the classifier.
+        max_iter: L-BFGS iterations of the linear classifier.
+        l2: L2 weight of the linear classifier.
+        classifiers: ``linear`` and/or ``mlp`` (AMDIM's second protocol: one hidden layer
+            of 1024 units); the MLP's results are named ``<features>_mlp``.
+        mlp: the MLP's options (:class:`cpcframe.mlp_probe.MLPProbeConfig`).
         pictures: matching-score pictures to write (AMDIM only; 0 = none).
         picture_scale: the local map the pictures score against.
         feature_name: name of the trained model's feature set ("" = ``amdim`` for the
@@ -64,6 +68,8 @@ class ImageLinearConfig:
     max_test: int = attrs.field(default=0, validator=non_negative)
     max_iter: int = attrs.field(default=200, validator=positive)
     l2: float = attrs.field(default=1e-4, validator=non_negative)
+    classifiers: tuple[str, ...] = attrs.field(default=("linear",), validator=classifiers_validator)
+    mlp: MLPProbeConfig = MLPProbeConfig()
     pictures: int = attrs.field(default=8, validator=non_negative)
     picture_scale: str = "7"
     feature_name: str = ""
@@ -159,10 +165,12 @@ class ImageLinearProbe(Probe):
             details["classes"] = classes
             details["chance"] = float(torch.bincount(yte, minlength=classes).max()) / len(yte)
             for feature_set in models:
-                clf = fit_classifier(xtr[feature_set], ytr, classes, [cfg.l2], iterations=cfg.max_iter,
-                                     seed=context.seed)
-                results[feature_set] = clf.accuracy(xte[feature_set], yte)
-                details[f"{feature_set}_train_accuracy"] = clf.accuracy(xtr[feature_set], ytr)
+                for kind in cfg.classifiers:
+                    clf = fit_probe_classifier(kind, xtr[feature_set], ytr, classes, l2=cfg.l2,
+                                               iterations=cfg.max_iter, mlp=cfg.mlp, seed=context.seed)
+                    label = result_name(feature_set, kind)
+                    results[label] = clf.accuracy(xte[feature_set], yte)
+                    details[f"{label}_train_accuracy"] = clf.accuracy(xtr[feature_set], ytr)
             details["pictures"] = [str(p) for p in self.pictures(model, test, test_idx, sampler, context)]
         finally:
             for m in models.values():

@@ -88,3 +88,24 @@ def test_label_positions_and_mfcc_frames():
 
     mfcc = mfcc_utterance(torch.randn(1, 1600) * 0.1)
     assert mfcc.shape == (10, 39)  # one frame per 10 ms, 13 cepstra with deltas
+
+
+def test_probe_command_with_the_mlp_classifier_too(probed_run):
+    probed_run, _ = probed_run
+    sets = ["--set", 'probe.classifiers=["linear", "mlp"]', "--set", "probe.mlp.hidden=32",
+            "--set", "probe.mlp.epochs=20"]
+    assert main(["probe", str(probed_run), *sets]) == 0
+    results = json.loads((probed_run / "probe.json").read_text())
+    for task in results.values():
+        assert set(task) == {"cpc", "cpc_mlp", "random_init", "random_init_mlp", "mfcc", "mfcc_mlp"}
+    # The MLP learns what a linear map of MFCCs learns here (tone vs noise, three pitches).
+    assert results["phone"]["mfcc_mlp"] > 0.9 and results["speaker"]["mfcc_mlp"] == 1.0
+    details = json.loads((probed_run / "probe_speech_details.json").read_text())
+    assert 0.0 <= details["phone"]["cpc_mlp_train_accuracy"] <= 1.0
+
+
+def test_unknown_classifier_is_a_config_error(probed_run, capsys):
+    probed_run, _ = probed_run
+    assert main(["probe", str(probed_run), "--set", 'probe.classifiers=["svm"]']) == 2
+    err = capsys.readouterr().err
+    assert "probe.classifiers" in err and "unknown classifier 'svm'" in err

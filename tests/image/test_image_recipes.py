@@ -54,7 +54,8 @@ def test_cpc_patches_train_and_probe_end_to_end(tmp_path):
             "model.encoder.stem=small", "model.context.hidden=16", "model.context.layers=2",
             "model.critic.steps=3", "data.batch_size=4", "data.num_workers=0", "train.steps=3",
             "train.precision=fp32", "train.device=cpu", "train.log_every=1", "probe.max_train=0",
-            "probe.baselines=true", f"data.dataset.root={data}"]
+            "probe.baselines=true", f"data.dataset.root={data}", 'probe.classifiers=["linear", "mlp"]',
+            "probe.mlp.hidden=16", "probe.mlp.min_steps=20"]
     args = [a for s in sets for a in ("--set", s)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run([sys.executable, "-m", "cpcframe", "run", str(RECIPES / "cpc_patches_imagenet.toml"),
@@ -64,7 +65,9 @@ def test_cpc_patches_train_and_probe_end_to_end(tmp_path):
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"acc/k1", "acc/k2", "acc/k3"} <= set(log[-1])  # one prediction per row offset
     scores = json.loads((run / "probe.json").read_text())["classification"]
-    assert set(scores) == {"cpc", "random_init"}
+    assert set(scores) == {"cpc", "cpc_mlp", "random_init", "random_init_mlp"}  # both classifiers
+    details = json.loads((run / "probe_image_details.json").read_text())
+    assert 0.0 <= details["cpc_mlp_train_accuracy"] <= 1.0
     assert not (run / "pictures").exists()  # matching-score maps are AMDIM's only
 
 

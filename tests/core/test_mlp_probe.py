@@ -1,0 +1,91 @@
+"""The MLP probe and the probes' choice of classifier."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+import torch
+
+from cpcframe.linear_probe import LinearClassifier
+from cpcframe.mlp_probe import MLPClassifier, MLPProbeConfig, fit_mlp_classifier, mlp
+from cpcframe.probe_classifiers import classifiers_validator, fit_probe_classifier, result_name
+
+SMALL = MLPProbeConfig(hidden=32, epochs=30, batch_size=64, min_steps=0)
+
+
+def xor(n: int, seed: int, scale: float = 1.0, offset: float = 0.0):
+    """Two Gaussian features, class = whether their signs differ: no linear map does better than chance."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).long()
+    return x * scale + offset, y
+
+
+def test_mlp_learns_what_no_linear_probe_can():
+    x, y = xor(1000, 0)
+    xt, yt = xor(1000, 1)
+    linear = fit_probe_classifier("linear", x, y, 2, l2=1e-4, iterations=100, mlp=SMALL)
+    net = fit_probe_classifier("mlp", x, y, 2, l2=1e-4, iterations=100, mlp=SMALL)
+    assert isinstance(linear, LinearClassifier) and isinstance(net, MLPClassifier)
+    assert linear.accuracy(xt, yt) < 0.65
+    assert net.accuracy(xt, yt) > 0.9
+
+
+def test_features_are_standardised_so_their_scale_does_not_matter():
+    x, y = xor(1000, 0, scale=1e4, offset=-3e4)
+    xt, yt = xor(1000, 1, scale=1e4, offset=-3e4)
+    assert fit_mlp_classifier(x, y, 2, SMALL).accuracy(xt, yt) > 0.9
+
+
+def test_seeded_and_leaves_the_global_rng_alone():
+    x, y = xor(300, 0)
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a = fit_mlp_classifier(x, y, 2, SMALL, seed=5)
+    assert torch.equal(torch.rand(3), before)
+    b = fit_mlp_classifier(x, y, 2, SMALL, seed=5)
+    c = fit_mlp_classifier(x, y, 2, SMALL, seed=6)
+    assert torch.equal(a.logits(x), b.logits(x))
+    assert not torch.equal(a.logits(x), c.logits(x))
+
+
+def test_min_steps_trains_tiny_sets_enough():
+    # 6 examples: one step per epoch, so 20 epochs alone would not fit them.
+    x = torch.tensor([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1], [1.0, 1.0], [0.9, 0.9]])
+    y = torch.tensor([0, 0, 1, 1, 2, 2])
+    clf = fit_mlp_classifier(x, y, 3, attrs.evolve(SMALL, min_steps=300))
+    assert clf.accuracy(x, y) == 1.0
+
+
+def test_architecture_is_amdims_mlp_classifier():
+    layers = [type(m).__name__ for m in mlp(7, 3, MLPProbeConfig(hidden=16))]
+    assert layers == ["Dropout", "Linear", "BatchNorm1d", "ReLU", "Dropout", "Linear"]
+
+
+def test_bad_inputs_are_refused_with_shapes():
+    with pytest.raises(ValueError, match=r"got \(4,\) and \(4,\)"):
+        fit_mlp_classifier(torch.zeros(4), torch.zeros(4, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match=r"classes must lie in \[0, 2\), got 0..2"):
+        fit_mlp_classifier(torch.zeros(3, 2), torch.tensor([0, 1, 2]), 2)
+
+
+def test_empty_test_set_gives_nan():
+    clf = fit_mlp_classifier(*xor(50, 0), 2, SMALL)
+    assert clf.accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)) != clf.accuracy(
+        torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))  # NaN
+
+
+@pytest.mark.parametrize("value, message", [((), "at least one"), (("svm",), "unknown classifier 'svm'"),
+                                            (("mlp", "mlp"), "twice")])
+def test_classifiers_validator(value, message):
+    with pytest.raises(ValueError, match=message):
+        classifiers_validator(None, None, value)
+    classifiers_validator(None, None, ("linear", "mlp"))
+
+
+def test_result_names():
+    assert result_name("cpc", "linear") == "cpc" and result_name("random_init", "mlp") == "random_init_mlp"
+    with pytest.raises(ValueError, match="unknown classifier"):
+        fit_probe_classifier("svm", torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), 1, l2=0.0,
+                             iterations=1, mlp=SMALL)
