@@ -56,13 +56,14 @@ def test_paper_recipe_trains_and_probes_on_real_librispeech(tmp_path, capsys):
     sets = (f"data.dataset.root={REAL_DATA / 'test_db'}", "data.dataset.split_list=",
             "data.dataset.test_split_list=", f"data.dataset.phone_labels={REAL_DATA / 'phone_labels.txt'}",
             "train.steps=2", "data.batch_size=2", "data.num_workers=0", "train.device=cpu",
-            "probe.max_iter=20")
+            "probe.max_iter=20", "probe.mlp.hidden=64", "probe.mlp.epochs=2", "probe.mlp.min_steps=10")
     assert main(run_args(LIBRISPEECH_RECIPE, out, *sets)) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 2 and math.isfinite(summary["metrics"]["loss"]) and summary["skipped"] == {}
     results = json.loads((out / "probe.json").read_text())
-    assert set(results) == {"phone", "speaker"} and set(results["phone"]) == {"cpc"}
-    assert 0.0 <= results["phone"]["cpc"] <= 1.0 and 0.0 <= results["speaker"]["cpc"] <= 1.0
+    # The recipe's probe fits both of the paper's classifiers: linear and MLP.
+    assert set(results) == {"phone", "speaker"} and set(results["phone"]) == {"cpc", "cpc_mlp"}
+    assert all(0.0 <= v <= 1.0 for task in results.values() for v in task.values())
     details = json.loads((out / "probe_speech_details.json").read_text())
     # Phones: the two labelled utterances, one to train and one to test on.
     assert details["phone"]["train_frames"] > 100 and details["phone"]["test_frames"] > 100
