@@ -55,8 +55,9 @@ def dataset_groups(dataset: Any) -> list[int]:
 
 
 def build_loader(recipe: Recipe, dataset: Any, view_sampler: ViewSampler, *, start: int, stop: int,
-                 rank: int = 0, world_size: int = 1) -> DataLoader:
-    """A loader whose ``i``-th batch is the one of step ``start + i``."""
+                 rank: int = 0, world_size: int = 1, num_workers: int | None = None) -> DataLoader:
+    """A loader whose ``i``-th batch is the one of step ``start + i`` (``num_workers``:
+    the recipe's ``data.num_workers`` unless given)."""
     data = recipe.data
     try:
         sampler = StepBatchSampler(dataset_groups(dataset), data.batch_size, seed=recipe.seed,
@@ -64,7 +65,7 @@ def build_loader(recipe: Recipe, dataset: Any, view_sampler: ViewSampler, *, sta
                                    rank=rank, world_size=world_size)
     except ValueError as exc:
         raise UserError(f"data: {exc}") from None
-    workers = data.num_workers
+    workers = data.num_workers if num_workers is None else num_workers
     return DataLoader(
         ViewDataset(dataset, view_sampler, recipe.seed),
         batch_sampler=sampler,

@@ -26,6 +26,7 @@ class ToySequencesConfig:
     length: int = attrs.field(default=1024, validator=positive)
     num_groups: int = attrs.field(default=4, validator=positive)
     corrupt_items: int = 0
+    has_test_split: bool = True  # False: asking for split "test" is a UserError
 
 
 class ToySequences(torch.utils.data.Dataset):
@@ -52,8 +53,10 @@ class ToySequences(torch.utils.data.Dataset):
 
 
 def build_toy_sequences(config: ToySequencesConfig, *, context: cpcframe.DatasetContext) -> ToySequences:
-    """Synthetic tone sequences (tests)."""
-    return ToySequences(config, context.seed)
+    """Synthetic tone sequences (tests); the "test" split holds other sequences."""
+    if context.split == "test" and not config.has_test_split:
+        raise cpcframe.UserError("toy_sequences: this corpus has no test split")
+    return ToySequences(config, context.seed + (100 if context.split == "test" else 0))
 
 
 @attrs.frozen

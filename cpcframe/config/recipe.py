@@ -69,6 +69,9 @@ class TrainSection:
             with other jobs, fewer threads than cores avoid oversubscription, which can make
             steps several times slower.
         log_every: steps between metric records (``metrics.jsonl``).
+        validate_every: steps between validations on the dataset's ``"test"`` split
+            (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).
+        validate_batches: batches per validation (the same ones every time).
         checkpoint_every: steps between checkpoints (one at the end too).
         gather_negatives: in distributed runs, draw negatives from the global batch.
     """
@@ -87,6 +90,8 @@ class TrainSection:
     channels_last: bool = False
     threads: int = attrs.field(default=0, validator=non_negative)
     log_every: int = attrs.field(default=10, validator=positive)
+    validate_every: int = attrs.field(default=0, validator=non_negative)
+    validate_batches: int = attrs.field(default=10, validator=positive)
     checkpoint_every: int = attrs.field(default=500, validator=positive)
     gather_negatives: bool = True
 

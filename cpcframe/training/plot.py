@@ -7,7 +7,7 @@ from typing import Any
 
 
 def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss and accuracy (overall and per step) against the training step."""
+    """Loss and accuracy (overall and per step, training and validation) against the step."""
     if not records:
         return
     import matplotlib
@@ -15,15 +15,22 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [r["step"] for r in records]
+    def series(key: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of the records that hold ``key`` (validation records are sparser)."""
+        kept = [r for r in records if r.get(key) is not None]
+        return [r["step"] for r in kept], [r[key] for r in kept]
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    ax_loss.plot(steps, [r.get("loss") for r in records], label="loss", color="black")
-    ax_acc.plot(steps, [r.get("acc") for r in records], label="acc", color="black", linewidth=2)
+    ax_loss.plot(*series("loss"), label="train", color="black")
+    ax_acc.plot(*series("acc"), label="acc", color="black", linewidth=2)
+    if any("val/loss" in r for r in records):
+        ax_loss.plot(*series("val/loss"), label="validation", color="tab:red", linestyle="--", marker=".")
+        ax_acc.plot(*series("val/acc"), label="val acc", color="tab:red", linestyle="--", marker=".")
+        ax_loss.legend(fontsize=7)
     per_step = sorted({k for r in records for k in r if k.startswith("acc/")})
     cmap = plt.get_cmap("viridis")
     for i, key in enumerate(per_step):
-        ax_acc.plot(steps, [r.get(key) for r in records], label=key[4:], linewidth=0.8,
-                    color=cmap(i / max(1, len(per_step) - 1)))
+        ax_acc.plot(*series(key), label=key[4:], linewidth=0.8, color=cmap(i / max(1, len(per_step) - 1)))
     ax_loss.set(xlabel="step", ylabel="InfoNCE loss", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy of picking the positive", ylim=(0, 1))
     ax_acc.legend(fontsize=7, ncol=2)

@@ -34,6 +34,7 @@ from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
 from cpcframe.training.run_dir import RunDir
 from cpcframe.training.schedule import lr_factor
+from cpcframe.training.validation import Validator
 
 
 class TrainingDiverged(UserError):
@@ -145,6 +146,10 @@ class Trainer:
                                                 schedule=r.train.schedule))
         self.scaler = torch.amp.GradScaler("cuda", enabled=r.train.precision == "fp16")
         self.metrics_log = MetricsLog(self.run_dir.metrics)
+        self.validator = None
+        if r.train.validate_every:
+            self.validator = Validator(r, self.registry, self.view_sampler, dist=self.dist,
+                                       device=self.device, run_dir=self.run_dir.root)
         self.step = 0
         seed_everything(r.seed + 1000003 * self.dist.rank + 1)
         if self.resume:
@@ -219,6 +224,14 @@ class Trainer:
         self.scheduler.step()
         return out.metrics
 
+    def _validate(self, total: int) -> dict[str, float]:
+        """Validation metrics at this step, or ``{}`` when it is not a validation step."""
+        every = self.recipe.train.validate_every
+        if self.validator is None or not (self.step % every == 0 or self.step == total):
+            return {}
+        prepare = to_channels_last if self.recipe.train.channels_last else (lambda batch: batch)
+        return self.validator.run(self.model, self._autocast, prepare)
+
     def _last_checkpoint_note(self) -> str:
         if self.run_dir.checkpoint.exists():
             return f"({self.run_dir.checkpoint}, step {self._last_saved})"
@@ -255,6 +268,7 @@ class Trainer:
             bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
         window: dict[str, list[float]] = defaultdict(list)
         last: dict[str, float] = {}
+        latest_val: dict[str, float] = {}
         started = time.perf_counter()
         window_start = started
         items = r.data.batch_size * self.dist.world_size
@@ -268,11 +282,17 @@ class Trainer:
                 self.step += 1
                 for k, v in metrics.items():
                     window[k].append(v)
-                if self.step % r.train.log_every == 0 or self.step == total:
+                validated = self._validate(total)
+                logging_step = self.step % r.train.log_every == 0 or self.step == total
+                if validated:
+                    latest_val = validated
+                    if not logging_step and self.dist.is_main:  # a record of its own
+                        self.metrics_log.append({"step": self.step, **validated})
+                if logging_step:
                     now = time.perf_counter()
                     last = self.dist.mean_metrics({k: float(np.mean(v)) for k, v in window.items()})
                     n_steps = len(window["loss"])
-                    record = {"step": self.step, **last, "lr": self.scheduler.get_last_lr()[0],
+                    record = {"step": self.step, **last, **validated, "lr": self.scheduler.get_last_lr()[0],
                               "items_per_s": items * n_steps / max(now - window_start, 1e-9)}
                     if self.dist.is_main:
                         self.metrics_log.append(record)
@@ -298,7 +318,7 @@ class Trainer:
         self._save_checkpoint()
         seconds = time.perf_counter() - started
         skipped = dict(getattr(self.dataset, "skipped", {}) or {})
-        summary = TrainSummary(self.step, last, seconds, skipped)
+        summary = TrainSummary(self.step, {**last, **latest_val}, seconds, skipped)
         if self.dist.is_main:
             plot_curves(self.metrics_log.read(), self.run_dir.curves, title=r.name or self.run_dir.root.name)
             self.run_dir.summary.write_text(json.dumps(attrs.asdict(summary), indent=2) + "\n")

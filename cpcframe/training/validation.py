@@ -1,0 +1,89 @@
+"""Held-out InfoNCE loss and accuracy during training (``train.validate_every``).
+
+CPC_audio reports the criterion's loss and accuracy on its validation split after every
+epoch; without it, overfitting a small corpus looks like progress. Every
+``validate_every`` steps the trainer evaluates the model on the same
+``validate_batches`` batches of the dataset's ``"test"`` split and logs ``val/loss``,
+``val/acc`` and the per-step ``val/acc/k1 ...`` beside the training metrics.
+
+Comparable across steps and harmless to training:
+
+* the batches are the same every time (the step-indexed sampler from step 0, the view
+  sampler seeded by the recipe's seed);
+* the negatives are drawn from a generator seeded the same way every time, inside
+  ``torch.random.fork_rng``, so validating never moves the training RNG and a resumed
+  run still equals an uninterrupted one;
+* the model runs in eval mode under ``no_grad`` (batch norm uses its running statistics),
+  with its negatives from the local batch only (no cross-process gather): each process
+  validates its share of the batches and the metrics are averaged over processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from cpcframe.build import build_dataset, build_loader
+from cpcframe.config.recipe import Recipe
+from cpcframe.errors import UserError
+from cpcframe.model import ContrastiveModel, contrastive_loss
+from cpcframe.registry import Registry
+from cpcframe.training.distributed import DistributedContext
+from cpcframe.views import ViewSampler
+
+#: Added to the recipe's seed for the validation negatives (any fixed offset would do).
+NEGATIVES_SEED_OFFSET = 7919
+
+
+class Validator:
+    """Evaluates a model on the fixed validation batches; see the module docstring."""
+
+    def __init__(self, recipe: Recipe, registry: Registry, view_sampler: ViewSampler, *,
+                 dist: DistributedContext, device: torch.device, run_dir: Any = None):
+        self.recipe = recipe
+        self.view_sampler = view_sampler
+        self.dist = dist
+        self.device = device
+        try:
+            self.dataset = build_dataset(recipe, registry, split="test", run_dir=run_dir,
+                                         view_sampler=view_sampler)
+        except UserError as exc:
+            raise UserError(f"train.validate_every needs the dataset's 'test' split: {exc} "
+                            "(or set train.validate_every = 0)") from None
+
+    def loader(self):
+        train = self.recipe.train
+        try:
+            return build_loader(self.recipe, self.dataset, self.view_sampler, start=0,
+                                stop=train.validate_batches, rank=self.dist.rank,
+                                world_size=self.dist.world_size, num_workers=0)
+        except UserError as exc:
+            raise UserError(f"train.validate_every: the 'test' split cannot be batched: {exc}") from None
+
+    @torch.no_grad()
+    def run(self, model: ContrastiveModel, autocast: Callable[[], contextlib.AbstractContextManager],
+            prepare: Callable[[Any], Any] = lambda batch: batch) -> dict[str, float]:
+        """``{"val/loss": ..., "val/acc": ..., "val/acc/k1": ...}``, means over the batches
+        and the processes."""
+        was_training = model.training
+        model.eval()
+        sums: dict[str, list[float]] = defaultdict(list)
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(self.recipe.seed + NEGATIVES_SEED_OFFSET)
+                for batch in self.loader():
+                    batch = prepare(batch.to(self.device, non_blocking=True))
+                    with autocast():
+                        out = contrastive_loss(model(batch), self.recipe.loss)
+                    for key, value in out.metrics.items():
+                        sums[key].append(value)
+        finally:
+            model.train(was_training)
+        local = {f"val/{k}": float(np.mean(v)) for k, v in sums.items()}
+        return self.dist.mean_metrics(local)
