@@ -159,11 +159,15 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path):
     run = tmp_path / "run"
     env = cli_env(OMP_NUM_THREADS="1")
     proc = subprocess.run(torchrun("run", str(TOY), "--out", str(run), "--quiet", "--set", "train.device=cpu",
-                                   "--set", "train.steps=4", "--set", "train.checkpoint_every=2"),
+                                   "--set", "train.steps=4", "--set", "train.checkpoint_every=2",
+                                   "--set", "train.validate_every=2", "--set", "train.validate_batches=2"),
                           env=env, capture_output=True, text=True, cwd=ROOT, timeout=200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("trained 4 steps") == 1  # rank 0 reports, rank 1 is silent
     assert [r["step"] for r in records(run)] == [1, 2, 3, 4]  # one writer
+    # Each process validated its share of the batches; the means were reduced over both.
+    assert [r["step"] for r in records(run) if "val/loss" in r] == [2, 4]
+    assert all(0.0 < r["val/loss"] < 100 for r in records(run) if "val/loss" in r)
     state = ckpt.load_state(run / "checkpoint.pt")
     assert state["step"] == 4 and state["world_size"] == 2
     assert isinstance(state["rng"], list) and len(state["rng"]) == 2  # per-rank RNG states
