@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         parts.append(f"loss {loss:.4f}")
     if acc is not None:
         parts.append(f"acc {acc:.3f}")
+    if "val/loss" in summary.metrics:
+        parts.append(f"validation loss {summary.metrics['val/loss']:.4f} acc {summary.metrics['val/acc']:.3f}")
     print(", ".join(parts) + f" -> {run_dir.root}")
     if summary.skipped:
         print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))

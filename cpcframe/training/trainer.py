@@ -297,8 +297,10 @@ class Trainer:
                     if self.dist.is_main:
                         self.metrics_log.append(record)
                     if bar is not None:
-                        bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['acc']:.3f}",
-                                        it_s=f"{record['items_per_s']:.1f}")
+                        shown = {"loss": f"{last['loss']:.3f}", "acc": f"{last['acc']:.3f}"}
+                        if latest_val:
+                            shown["val_loss"] = f"{latest_val['val/loss']:.3f}"
+                        bar.set_postfix(**shown, it_s=f"{record['items_per_s']:.1f}")
                     window.clear()
                     window_start = now
                 if bar is not None:

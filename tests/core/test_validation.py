@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -13,7 +15,7 @@ from cpcframe.training import checkpoint as ckpt
 from cpcframe.training.run_dir import RunDir
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
-from testpaths import TESTS
+from testpaths import ROOT, TESTS, cli_env
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 BASE = ["train.steps=6", "model.critic.dropout=0.2"]  # dropout: validation must run in eval mode
@@ -102,3 +104,13 @@ def test_validation_runs_in_eval_mode_without_gradients(registry, tmp_path):
     assert trainer.calls.count((True, True)) == 6  # the training steps
     assert trainer.calls.count((False, False)) == 4  # two validations of two batches
     assert len(trainer.calls) == 10
+
+
+def test_cli_reports_the_last_validation(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cpcframe", "run", str(TOY), "--out", str(tmp_path / "run"),
+                           "--set", "train.steps=2", "--set", "train.validate_every=2",
+                           "--set", "train.validate_batches=1"],
+                          env=cli_env(), capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained 2 steps" in proc.stdout and "validation loss" in proc.stdout
+    assert "val_loss=" in proc.stderr  # the progress bar shows it too
