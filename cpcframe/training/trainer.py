@@ -112,6 +112,7 @@ class Trainer:
         self.progress = progress
         self.dist = dist or DistributedContext.from_environment(recipe.train.device)
         self._stop_requested = False
+        self._stop_signal = "a stop request"  # set by the signal handler; another rank may have had it
 
     # ---- setup ---------------------------------------------------------------------
     def _setup(self) -> None:
@@ -272,7 +273,7 @@ class Trainer:
         started = time.perf_counter()
         window_start = started
         items = r.data.batch_size * self.dist.world_size
-        previous_handler = self._install_interrupt_handler()
+        previous_handlers = self._install_interrupt_handler()
         try:
             for batch in loader:
                 batch = batch.to(self.device, non_blocking=True)
@@ -311,10 +312,11 @@ class Trainer:
                 if self.dist.any(self._stop_requested):  # all ranks stop at the same step
                     self._save_checkpoint()
                     raise TrainingInterrupted(
-                        f"interrupted at step {self.step}; checkpoint saved in {self.run_dir.root}. "
+                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved in "
+                        f"{self.run_dir.root}. "
                         f"Continue with: cpcframe run {self.run_dir.root} --resume")
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            self._restore_handlers(previous_handlers)
             if bar is not None:
                 bar.close()
         self._save_checkpoint()
@@ -326,13 +328,25 @@ class Trainer:
             self.run_dir.summary.write_text(json.dumps(attrs.asdict(summary), indent=2) + "\n")
         return summary
 
-    def _install_interrupt_handler(self):
+    def _install_interrupt_handler(self) -> dict[int, Any]:
+        """Ctrl-C (SIGINT) and SIGTERM (what SLURM and Kubernetes send before they preempt
+        or cancel a job, and what torchrun forwards to its workers) finish the current
+        step, save a checkpoint and stop. A second Ctrl-C stops at once."""
         def handler(signum, frame):
-            if self._stop_requested:  # second Ctrl-C: stop now
+            if self._stop_requested and signum == signal.SIGINT:  # second Ctrl-C: stop now
                 raise KeyboardInterrupt
             self._stop_requested = True
+            self._stop_signal = signal.Signals(signum).name
 
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not the main thread
-            return signal.getsignal(signal.SIGINT)
+        previous: dict[int, Any] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread: leave the handlers alone
+                pass
+        return previous
+
+    @staticmethod
+    def _restore_handlers(previous: dict[int, Any]) -> None:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

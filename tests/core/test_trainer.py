@@ -133,7 +133,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert ckpt.load_state(run / "checkpoint.pt")["step"] == 4
 
 
-def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stop_signal_saves_a_checkpoint_then_resume_finishes(tmp_path, signum):
+    """Ctrl-C, or SIGTERM as a cluster scheduler sends before preempting a job."""
     run = tmp_path / "run"
     proc = subprocess.Popen(CLI + ["run", str(TOY), "--out", str(run), "--quiet", "--set", "train.steps=100000",
                                    "--set", "train.checkpoint_every=100000"],
@@ -142,10 +144,10 @@ def test_ctrl_c_saves_a_checkpoint_then_resume_finishes(tmp_path):
     while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text().strip():
         assert time.time() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    assert "checkpoint saved" in err
+    assert f"stopped by {signum.name}" in err and "checkpoint saved" in err
     step = ckpt.load_state(run / "checkpoint.pt")["step"]
     assert step >= 1
     done = subprocess.run(CLI + ["run", str(run), "--resume", "--quiet", "--set", f"train.steps={step + 3}"],
