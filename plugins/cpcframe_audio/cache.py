@@ -94,12 +94,14 @@ class AudioCache:
     def position(self, key: str) -> int | None:
         return self._position.get(key)
 
-    def waveform(self, i: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """``(n,)`` float32 samples of item ``i`` (optionally a ``[start, stop)`` slice)."""
+    def waveform(self, i: int, start: int = 0, stop: int | None = None,
+                 dtype: np.dtype | type | None = np.float32) -> np.ndarray:
+        """``(n,)`` samples of item ``i`` (optionally a ``[start, stop)`` slice), as a
+        writable copy in ``dtype`` (``None``: the cache's own dtype, no conversion)."""
         length = int(self.lengths[i])
         stop = length if stop is None else min(stop, length)
         off = int(self.offsets[i])
-        return np.array(self.samples[off + start:off + stop], dtype=np.float32)  # a writable copy
+        return np.array(self.samples[off + start:off + stop], dtype=dtype)
 
 
 def _decode(item: SourceItem, sample_rate: int) -> np.ndarray:

@@ -78,7 +78,7 @@ class AudioWindows(ViewSampler):
             raise ValueError(f"audio_windows expects a (channels, samples) waveform for "
                              f"{example.key!r}, got shape {tuple(wave.shape)}")
         if wave.shape[0] > 1:
-            wave = wave.mean(0, keepdim=True)
+            wave = wave.float().mean(0, keepdim=True)
         window, align = self.config.window, self.config.align
         samples = wave.shape[1]
         if samples < window:

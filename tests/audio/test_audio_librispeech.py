@@ -34,7 +34,7 @@ def test_reads_layout_speakers_and_items(tiny_librispeech, tmp_path):
         assert isinstance(example, Example)
         assert example.key == key
         assert example.data.shape == (1, t["lengths"][key])
-        assert example.data.dtype == torch.float32
+        assert example.data.dtype == torch.float16  # the cache's dtype; windows are float32
         assert ds.speaker_ids[example.group] == key.split("-")[0]
         assert example.labels is None
     assert ds.groups == [ds[i].group for i in range(len(ds))]
@@ -53,6 +53,20 @@ def test_samples_match_the_file(tiny_librispeech, tmp_path):
     np.testing.assert_allclose(ds[3].data[0].numpy(), expected, atol=1e-6)
     ds16, _ = build(t["root"], tmp_path)  # float16 cache: a separate cache, close samples
     np.testing.assert_allclose(ds16[3].data[0].numpy(), expected, atol=2e-3)
+    assert ds16.waveform(3).dtype == torch.float32 and ds16[3].data.dtype == torch.float16
+
+
+def test_windows_of_stored_float16_equal_windows_of_float32(tiny_librispeech, tmp_path):
+    """Items travel in the cache's dtype; the window the view keeps is the same float32."""
+    from cpcframe_audio.views import AudioWindows, AudioWindowsConfig
+
+    ds, _ = build(tiny_librispeech["root"], tmp_path)
+    views = AudioWindows(AudioWindowsConfig(window=1600))
+    for i in range(len(ds)):
+        stored = ds[i]
+        converted = Example(data=ds.waveform(i), group=stored.group, key=stored.key)
+        (a,), (b,) = (views.sample(e, torch.Generator().manual_seed(i)) for e in (stored, converted))
+        assert a.dtype == torch.float32 and torch.equal(a, b)
 
 
 def test_split_lists_and_labels_with_absent_audio(tiny_librispeech, tmp_path):
