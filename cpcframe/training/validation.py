@@ -55,6 +55,7 @@ class Validator:
         except UserError as exc:
             raise UserError(f"train.validate_every needs the dataset's 'test' split: {exc} "
                             "(or set train.validate_every = 0)") from None
+        self.loader()  # fail now, not after hours of training, when the split cannot be batched
 
     def loader(self):
         train = self.recipe.train

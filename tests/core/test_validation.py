@@ -114,3 +114,11 @@ def test_cli_reports_the_last_validation(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "trained 2 steps" in proc.stdout and "validation loss" in proc.stdout
     assert "val_loss=" in proc.stderr  # the progress bar shows it too
+
+
+def test_a_test_split_that_cannot_be_batched_fails_before_training(registry, tmp_path):
+    # Batches of 5 groups of 4 items; the toy corpus has 4 groups (speakers).
+    with pytest.raises(UserError, match="train.validate_every: the 'test' split cannot be batched: "
+                                        "data: group_size=4 with a global batch of 20"):
+        run(registry, tmp_path, "train.validate_every=100", "data.batch_size=20", "data.group_size=4")
+    assert not (tmp_path / "metrics.jsonl").exists()
