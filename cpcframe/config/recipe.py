@@ -73,6 +73,9 @@ class TrainSection:
             (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).
         validate_batches: batches per validation (the same ones every time).
         checkpoint_every: steps between checkpoints (one at the end too).
+        checkpoint_minutes: also checkpoint when this many minutes passed since the last
+            one (0 = off): bounds the work a hard kill (node failure, out of memory) loses
+            when steps are slow.
         gather_negatives: in distributed runs, draw negatives from the global batch.
     """
 
@@ -93,6 +96,7 @@ class TrainSection:
     validate_every: int = attrs.field(default=0, validator=non_negative)
     validate_batches: int = attrs.field(default=10, validator=positive)
     checkpoint_every: int = attrs.field(default=500, validator=positive)
+    checkpoint_minutes: float = attrs.field(default=0.0, validator=non_negative)
     gather_negatives: bool = True
 
 

@@ -141,14 +141,15 @@ class DistributedContext:
         reduced = dict(zip(names, values.tolist()))
         return {name: reduced[name] for name in metrics}
 
-    def any(self, flag: bool) -> bool:
-        """True on every rank when ``flag`` is true on one of them (e.g. a stop request),
-        so that all processes leave the loop at the same step."""
-        if not self.enabled:
-            return flag
-        value = torch.tensor([int(flag)], device=self.device)
-        dist.all_reduce(value, op=dist.ReduceOp.MAX)
-        return bool(value.item())
+    def any(self, *flags: bool) -> bool | tuple[bool, ...]:
+        """For each flag, true on every rank when it is true on one of them (a stop
+        request, a time-based checkpoint), so that all processes act at the same step.
+        One flag gives a bool, several a tuple; one collective either way."""
+        if self.enabled:
+            value = torch.tensor([int(f) for f in flags], device=self.device)
+            dist.all_reduce(value, op=dist.ReduceOp.MAX)
+            flags = tuple(bool(v) for v in value.tolist())
+        return flags[0] if len(flags) == 1 else tuple(flags)
 
     def barrier(self) -> None:
         if self.enabled:

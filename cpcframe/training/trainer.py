@@ -178,6 +178,7 @@ class Trainer:
             self.metrics_log.truncate_after(self.step)
 
     def _save_checkpoint(self) -> None:
+        self._saved_at = time.monotonic()
         rng = self.dist.gather_objects(rng_state())
         if not self.dist.is_main:
             return
@@ -252,6 +253,7 @@ class Trainer:
         r = self.recipe
         self._setup()
         self._last_saved = self.step
+        self._saved_at = time.monotonic()
         if self.dist.is_main:
             self.run_dir.recipe.write_text(dump_recipe(
                 r, header=f"Resolved recipe written by cpcframe {__version__}.\n"
@@ -306,10 +308,13 @@ class Trainer:
                     window_start = now
                 if bar is not None:
                     bar.update(1)
-                if self.step % r.train.checkpoint_every == 0 and self.step != total:
+                minutes = r.train.checkpoint_minutes
+                time_due = bool(minutes) and time.monotonic() - self._saved_at >= 60 * minutes
+                stop, time_due = self.dist.any(self._stop_requested, time_due)  # all ranks alike
+                if (self.step % r.train.checkpoint_every == 0 or time_due) and self.step != total and not stop:
                     self._save_checkpoint()
                     self._last_saved = self.step
-                if self.dist.any(self._stop_requested):  # all ranks stop at the same step
+                if stop:
                     self._save_checkpoint()
                     raise TrainingInterrupted(
                         f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved in "

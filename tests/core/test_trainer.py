@@ -176,3 +176,19 @@ def test_finished_run_directory_is_not_overwritten(registry, tmp_path):
                           env=cli_env(), capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "--resume" in proc.stderr
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+class CountsSaves(Trainer):
+    def _save_checkpoint(self):
+        self.saves = getattr(self, "saves", []) + [self.step]
+        super()._save_checkpoint()
+
+
+@pytest.mark.parametrize("minutes, saves", [(0, [3, 6, 7]), (1e-9, [1, 2, 3, 4, 5, 6, 7]), (60, [3, 6, 7])])
+def test_checkpoint_minutes_adds_time_based_checkpoints(registry, tmp_path, minutes, saves):
+    recipe = load_recipe(TOY, registry, ["train.steps=7", "train.checkpoint_every=3",
+                                         f"train.checkpoint_minutes={minutes}"])
+    trainer = CountsSaves(recipe, registry, RunDir(tmp_path), progress=False)
+    trainer.run()
+    assert trainer.saves == saves  # the end of the run saves once, whatever is due
+    assert ckpt.load_state(tmp_path / "checkpoint.pt")["step"] == 7
