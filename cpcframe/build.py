@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from cpcframe.config.recipe import Recipe
+from cpcframe.data.cache_dir import cache_key, exclusive
 from cpcframe.data.context import DatasetContext, default_cache_dir
 from cpcframe.data.sampling import StepBatchSampler
 from cpcframe.data.view_dataset import Collator, ViewDataset
@@ -37,7 +38,12 @@ def build_dataset(recipe: Recipe, registry: Registry, *, split: str = "train",
     view_sampler = view_sampler or build_view_sampler(recipe, registry)
     context = DatasetContext(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
                              min_length=view_sampler.min_length(), run_dir=run_dir)
-    dataset = recipe.data.dataset.build(registry, context=context)
+    spec = recipe.data.dataset
+    # One preparation at a time per dataset (cache folder): the processes of a torchrun
+    # job, or runs started together, would otherwise all decode the same corpus at once.
+    lock = context.cache_dir / "locks" / f"{spec.name}-{cache_key([spec.name, spec.config], 16)}.lock"
+    with exclusive(lock, waiting=f"waiting for another process preparing dataset {spec.name!r} ({lock})"):
+        dataset = spec.build(registry, context=context)
     if len(dataset) == 0:
         skipped = getattr(dataset, "skipped", {}) or {}
         detail = f" ({', '.join(f'{k}: {v}' for k, v in skipped.items())} skipped)" if skipped else ""

@@ -11,14 +11,18 @@ A dataset typically does::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def cache_key(settings: Any, length: int = 20) -> str:
@@ -55,3 +59,40 @@ def publish_dir(final: Path, fill: Callable[[Path], None], marker: str | None = 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, waiting: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (``flock``; created if missing) for the block.
+
+    The processes of a distributed run, or concurrent runs, that prepare the same dataset
+    take turns: the first decodes or tokenizes and publishes its cache, the others then
+    find it and only open it, instead of all decoding the same corpus at once. A file lock
+    waits as long as it takes, unlike a collective's barrier with its timeout. ``waiting``
+    is logged when another process holds the lock. Without ``fcntl`` (Windows) it does
+    nothing, and so it does where the lock file cannot be created (a read-only cache).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock_path = Path(lock_path)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+b")
+    except OSError as exc:
+        log.debug("no lock %s (%s): preparing without one", lock_path, exc)
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                log.warning("%s", waiting)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

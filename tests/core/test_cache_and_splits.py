@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 
-from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
 from cpcframe.data.splits import hold_out, key_hash
 
 
@@ -92,3 +95,64 @@ def test_hold_out_is_by_key_so_adding_items_moves_few_others():
     assert len(held & held_more) >= 15  # 22 held now; the old choice is mostly kept
     assert hold_out(list(reversed(keys)), 0.1, seed=1) == sorted(199 - p for p in hold_out(keys, 0.1, seed=1))
     assert {keys[p] for p in hold_out(keys, 0.1, seed=2)} != held
+
+
+def test_exclusive_lets_one_preparer_at_a_time(tmp_path, caplog):
+    lock = tmp_path / "locks" / "corpus.lock"
+    intervals = []
+
+    def prepare(name):
+        with exclusive(lock, waiting=f"{name} waits"):
+            start = time.monotonic()
+            time.sleep(0.3)
+            intervals.append((start, time.monotonic()))
+
+    with caplog.at_level(logging.WARNING, logger="cpcframe.data.cache_dir"):
+        threads = [threading.Thread(target=prepare, args=(f"t{i}",)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    intervals.sort()
+    assert len(intervals) == 3
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(intervals, intervals[1:]))
+    assert sum("waits" in r.getMessage() for r in caplog.records) == 2  # the two that waited
+
+
+def test_exclusive_without_a_writable_cache_prepares_unlocked(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with exclusive(blocker / "locks" / "x.lock"):  # its parent cannot be created
+        pass
+
+
+def test_build_dataset_prepares_one_process_at_a_time(registry, tmp_path, monkeypatch):
+    """Processes of a torchrun job (here: threads) that build one dataset take turns."""
+    from cpcframe.build import build_dataset
+    from cpcframe.config.component import ComponentSpec
+    from cpcframe.config.loader import load_recipe
+    from testpaths import TESTS
+
+    monkeypatch.setenv("CPCFRAME_CACHE", str(tmp_path / "cache"))
+    recipe = load_recipe(TESTS / "core" / "toy_recipe.toml", registry)
+    intervals = []
+    original = ComponentSpec.build
+
+    def slow_build(self, registry, **kwargs):
+        if self.kind != "dataset":
+            return original(self, registry, **kwargs)
+        start = time.monotonic()
+        time.sleep(0.3)
+        result = original(self, registry, **kwargs)
+        intervals.append((start, time.monotonic()))
+        return result
+
+    monkeypatch.setattr(ComponentSpec, "build", slow_build)
+    threads = [threading.Thread(target=build_dataset, args=(recipe, registry)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (a_start, a_end), (b_start, _) = sorted(intervals)
+    assert a_end <= b_start
+    assert len(list((tmp_path / "cache" / "locks").glob("toy_sequences-*.lock"))) == 1
