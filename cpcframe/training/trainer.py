@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import random
-import signal
 import time
 from collections import defaultdict
 from typing import Any
@@ -34,6 +33,7 @@ from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
 from cpcframe.training.run_dir import RunDir
 from cpcframe.training.schedule import lr_factor
+from cpcframe.training.stop import StopRequest
 from cpcframe.training.validation import Validator
 
 
@@ -111,8 +111,7 @@ class Trainer:
         self.resume = resume
         self.progress = progress
         self.dist = dist or DistributedContext.from_environment(recipe.train.device)
-        self._stop_requested = False
-        self._stop_signal = "a stop request"  # set by the signal handler; another rank may have had it
+        self.stop = StopRequest()  # set by Ctrl-C / SIGTERM while training
 
     # ---- setup ---------------------------------------------------------------------
     def _setup(self) -> None:
@@ -269,59 +268,34 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=total, initial=self.step, unit="step", dynamic_ncols=True, leave=True)
-        window: dict[str, list[float]] = defaultdict(list)
+        window: dict[str, list[float]] = defaultdict(list)  # metrics since the last record
         last: dict[str, float] = {}
         latest_val: dict[str, float] = {}
         started = time.perf_counter()
         window_start = started
-        items = r.data.batch_size * self.dist.world_size
-        previous_handlers = self._install_interrupt_handler()
         try:
-            for batch in loader:
-                batch = batch.to(self.device, non_blocking=True)
-                if r.train.channels_last:
-                    batch = to_channels_last(batch)
-                metrics = self._train_step(batch)
-                self.step += 1
-                for k, v in metrics.items():
-                    window[k].append(v)
-                validated = self._validate(total)
-                logging_step = self.step % r.train.log_every == 0 or self.step == total
-                if validated:
-                    latest_val = validated
-                    if not logging_step and self.dist.is_main:  # a record of its own
+            with self.stop:  # Ctrl-C / SIGTERM: finish the step, checkpoint, stop
+                for batch in loader:
+                    batch = batch.to(self.device, non_blocking=True)
+                    if r.train.channels_last:
+                        batch = to_channels_last(batch)
+                    metrics = self._train_step(batch)
+                    self.step += 1
+                    for k, v in metrics.items():
+                        window[k].append(v)
+                    validated = self._validate(total)
+                    latest_val = validated or latest_val
+                    if self.step % r.train.log_every == 0 or self.step == total:
+                        now = time.perf_counter()
+                        last = self._record(window, now - window_start, validated, latest_val, bar)
+                        window.clear()
+                        window_start = now
+                    elif validated and self.dist.is_main:  # a record of its own between the others
                         self.metrics_log.append({"step": self.step, **validated})
-                if logging_step:
-                    now = time.perf_counter()
-                    last = self.dist.mean_metrics({k: float(np.mean(v)) for k, v in window.items()})
-                    n_steps = len(window["loss"])
-                    record = {"step": self.step, **last, **validated, "lr": self.scheduler.get_last_lr()[0],
-                              "items_per_s": items * n_steps / max(now - window_start, 1e-9)}
-                    if self.dist.is_main:
-                        self.metrics_log.append(record)
                     if bar is not None:
-                        shown = {"loss": f"{last['loss']:.3f}", "acc": f"{last['acc']:.3f}"}
-                        if latest_val:
-                            shown["val_loss"] = f"{latest_val['val/loss']:.3f}"
-                        bar.set_postfix(**shown, it_s=f"{record['items_per_s']:.1f}")
-                    window.clear()
-                    window_start = now
-                if bar is not None:
-                    bar.update(1)
-                minutes = r.train.checkpoint_minutes
-                time_due = bool(minutes) and time.monotonic() - self._saved_at >= 60 * minutes
-                stop, time_due = self.dist.any(self._stop_requested, time_due)  # all ranks alike
-                if (self.step % r.train.checkpoint_every == 0 or time_due) and self.step != total and not stop:
-                    self._save_checkpoint()
-                    self._last_saved = self.step
-                if stop:
-                    self._save_checkpoint()
-                    raise TrainingInterrupted(
-                        f"stopped by {self._stop_signal} at step {self.step}; checkpoint saved in "
-                        f"{self.run_dir.root}. "
-                        f"Continue with: cpcframe run {self.run_dir.root} --resume")
+                        bar.update(1)
+                    self._checkpoint_or_stop(total)
         finally:
-            self._restore_handlers(previous_handlers)
             if bar is not None:
                 bar.close()
         self._save_checkpoint()
@@ -333,25 +307,35 @@ class Trainer:
             self.run_dir.summary.write_text(json.dumps(attrs.asdict(summary), indent=2) + "\n")
         return summary
 
-    def _install_interrupt_handler(self) -> dict[int, Any]:
-        """Ctrl-C (SIGINT) and SIGTERM (what SLURM and Kubernetes send before they preempt
-        or cancel a job, and what torchrun forwards to its workers) finish the current
-        step, save a checkpoint and stop. A second Ctrl-C stops at once."""
-        def handler(signum, frame):
-            if self._stop_requested and signum == signal.SIGINT:  # second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self._stop_requested = True
-            self._stop_signal = signal.Signals(signum).name
+    def _record(self, window: dict[str, list[float]], seconds: float, validated: dict[str, float],
+                latest_val: dict[str, float], bar: Any) -> dict[str, float]:
+        """Append the record of this step (means of the window over steps and processes,
+        this step's validation, learning rate, speed); returns the training means."""
+        means = self.dist.mean_metrics({k: float(np.mean(v)) for k, v in window.items()})
+        items = self.recipe.data.batch_size * self.dist.world_size * len(window["loss"])
+        record = {"step": self.step, **means, **validated, "lr": self.scheduler.get_last_lr()[0],
+                  "items_per_s": items / max(seconds, 1e-9)}
+        if self.dist.is_main:
+            self.metrics_log.append(record)
+        if bar is not None:
+            shown = {"loss": f"{means['loss']:.3f}", "acc": f"{means['acc']:.3f}"}
+            if latest_val:
+                shown["val_loss"] = f"{latest_val['val/loss']:.3f}"
+            bar.set_postfix(**shown, it_s=f"{record['items_per_s']:.1f}")
+        return means
 
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[signum] = signal.signal(signum, handler)
-            except ValueError:  # not the main thread: leave the handlers alone
-                pass
-        return previous
-
-    @staticmethod
-    def _restore_handlers(previous: dict[int, Any]) -> None:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+    def _checkpoint_or_stop(self, total: int) -> None:
+        """Save when a checkpoint is due (``checkpoint_every`` steps or ``checkpoint_minutes``
+        since the last); on a stop request, save and raise. Every rank decides alike."""
+        train = self.recipe.train
+        minutes = train.checkpoint_minutes
+        time_due = bool(minutes) and time.monotonic() - self._saved_at >= 60 * minutes
+        stop, time_due = self.dist.any(self.stop.requested, time_due)  # one small collective
+        if stop:
+            self._save_checkpoint()
+            raise TrainingInterrupted(
+                f"stopped by {self.stop.reason} at step {self.step}; checkpoint saved in "
+                f"{self.run_dir.root}. Continue with: cpcframe run {self.run_dir.root} --resume")
+        if (self.step % train.checkpoint_every == 0 or time_due) and self.step != total:
+            self._save_checkpoint()
+            self._last_saved = self.step

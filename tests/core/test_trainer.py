@@ -39,7 +39,7 @@ class StopAt(Trainer):
     def _train_step(self, batch):
         metrics = super()._train_step(batch)
         if self.step + 1 == self.stop_at:
-            self._stop_requested = True
+            self.stop.requested = True
         return metrics
 
 
@@ -192,3 +192,19 @@ def test_checkpoint_minutes_adds_time_based_checkpoints(registry, tmp_path, minu
     trainer.run()
     assert trainer.saves == saves  # the end of the run saves once, whatever is due
     assert ckpt.load_state(tmp_path / "checkpoint.pt")["step"] == 7
+
+
+def test_stop_request_handlers_are_installed_and_restored():
+    from cpcframe.training.stop import StopRequest
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert stop.requested and stop.reason == "SIGTERM"
+        os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM just asks again
+        time.sleep(0.05)
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C stops at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -69,7 +69,7 @@ class StopAt(Trainer):
     def _train_step(self, batch):
         metrics = super()._train_step(batch)
         if self.step + 1 == 3:
-            self._stop_requested = True
+            self.stop.requested = True
         return metrics
 
 
