@@ -94,7 +94,8 @@ def fit_mlp_classifier(x: Tensor, y: Tensor, num_classes: int, config: MLPProbeC
     mean = x.mean(0) if n else x.new_zeros(x.shape[1])
     scale = x.std(0, unbiased=False).clamp(min=1e-6) if n > 1 else x.new_ones(x.shape[1])
     generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # leave the caller's RNG as it was
         torch.manual_seed(seed)
         net = mlp(x.shape[1], num_classes, config).to(x.device)
         optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -55,9 +55,9 @@ class Validator:
         except UserError as exc:
             raise UserError(f"train.validate_every needs the dataset's 'test' split: {exc} "
                             "(or set train.validate_every = 0)") from None
-        self.loader()  # fail now, not after hours of training, when the split cannot be batched
+        self._loader()  # fail now, not after hours of training, when the split cannot be batched
 
-    def loader(self):
+    def _loader(self):
         train = self.recipe.train
         try:
             return build_loader(self.recipe, self.dataset, self.view_sampler, start=0,
@@ -73,18 +73,18 @@ class Validator:
         and the processes."""
         was_training = model.training
         model.eval()
-        sums: dict[str, list[float]] = defaultdict(list)
+        values: dict[str, list[float]] = defaultdict(list)  # metric -> one value per batch
         devices = [self.device] if self.device.type == "cuda" else []
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.recipe.seed + NEGATIVES_SEED_OFFSET)
-                for batch in self.loader():
+                for batch in self._loader():
                     batch = prepare(batch.to(self.device, non_blocking=True))
                     with autocast():
                         out = contrastive_loss(model(batch), self.recipe.loss)
                     for key, value in out.metrics.items():
-                        sums[key].append(value)
+                        values[key].append(value)
         finally:
             model.train(was_training)
-        local = {f"val/{k}": float(np.mean(v)) for k, v in sums.items()}
+        local = {f"val/{k}": float(np.mean(v)) for k, v in values.items()}
         return self.dist.mean_metrics(local)
