@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from cpcframe.cli import table
 from cpcframe.errors import UserError
 from cpcframe.probe import ProbeContext, ProbeResults
 from cpcframe.training.checkpoint import write_atomic
@@ -32,15 +33,9 @@ def format_table(results: ProbeResults) -> str:
         for name in scores:
             if name not in columns:
                 columns.append(name)
-    header = ["task"] + columns
     rows = [[task] + [f"{100 * scores[c]:.1f}" if c in scores else "-" for c in columns]
             for task, scores in results.items()]
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
-    return "\n".join(lines)
+    return table.format_table(["task"] + columns, rows)
 
 
 def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(),

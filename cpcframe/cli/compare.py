@@ -1,0 +1,103 @@
+"""``cpcframe compare RUN_DIR... [--show KEY ...] [--json]``: runs side by side.
+
+The papers' ablations are tables of runs that differ in one setting (CPC: the number of
+prediction steps K, the negative policy; AMDIM: the views and the critic). This reads
+what each run directory already holds, nothing is recomputed:
+
+* the final training and validation metrics of ``summary.json`` (``loss``, ``acc``,
+  ``val/loss``, ``val/acc``),
+* every probe accuracy of ``probe.json`` as a ``task/features`` column (``phone/cpc``,
+  ``speaker/random_init``, ``classification/amdim_mlp``),
+* with ``--show``, recipe values by key path from the run's ``recipe.toml``
+  (``--show model.critic.steps --show loss.negatives``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from cpcframe.cli import table
+from cpcframe.errors import UserError
+
+SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
+
+
+def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
+    p = sub.add_parser("compare", parents=parents, help="final metrics and probe results of runs, side by side")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by cpcframe run")
+    p.add_argument("--show", action="append", default=[], metavar="KEY",
+                   help="also show this recipe value, by key path (e.g. model.critic.steps); repeatable")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+
+
+def _lookup(recipe: dict[str, Any], key: str) -> Any:
+    value: Any = recipe
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def collect(run_dir: str | Path, show: list[str]) -> dict[str, Any]:
+    """One run's row: ``run``, ``step``, the ``--show`` values, metrics and probe accuracies."""
+    root = Path(run_dir)
+    recipe_path = root / "recipe.toml"
+    if not recipe_path.is_file():
+        raise UserError(f"{root} is not a run directory (no recipe.toml)")
+    try:
+        recipe = tomllib.loads(recipe_path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read {recipe_path}: {exc}") from None
+    row: dict[str, Any] = {"run": root.name}
+    summary = _read_json(root / "summary.json") or {}
+    row["step"] = summary.get("step")
+    for key in show:
+        row[key] = _lookup(recipe, key)
+    metrics = summary.get("metrics", {})
+    for key in SUMMARY_METRICS:
+        row[key] = metrics.get(key)
+    for task, scores in (_read_json(root / "probe.json") or {}).items():
+        for features, accuracy in scores.items():
+            row[f"{task}/{features}"] = accuracy
+    return row
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if "/" in key and not key.startswith("val/"):  # a probe accuracy: percent, as `probe` prints
+            return f"{100 * value:.1f}"
+        return f"{value:.4f}" if "loss" in key else f"{value:.3f}"
+    return str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [collect(d, args.show) for d in args.run_dirs]
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    # Leave out summary metrics no run has (e.g. validation when none validated).
+    columns = [c for c in columns if c in ("run", "step") or any(r.get(c) is not None for r in rows)]
+    if args.json:
+        print(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2))
+        return 0
+    print(table.format_table(columns, [[_cell(c, r.get(c)) for c in columns] for r in rows]))
+    if any("/" in c and not c.startswith("val/") for c in columns):
+        print("(probe accuracies in %)")
+    return 0
