@@ -111,17 +111,22 @@ def fit_selected(x: Tensor, y: Tensor, train: Tensor, l2_grid: Sequence[float], 
     return fit(x, y, train, penalties, num_classes, iterations)
 
 
+def fold_masks(n: int, folds: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Tensor:
+    """``(F, N)`` bool: row ``f`` marks the test examples of fold ``f`` (stratification-free
+    folds of a random permutation drawn from ``generator``)."""
+    if n < folds:
+        raise ValueError(f"{n} labelled examples cannot be split into {folds} folds")
+    fold_of = torch.empty(n, dtype=torch.long)
+    fold_of[torch.randperm(n, generator=generator)] = torch.arange(n) % folds
+    fold_of = fold_of.to(device)
+    return fold_of[None, :] == torch.arange(folds, device=device)[:, None]
+
+
 def cross_validate(x: Tensor, y: Tensor, folds: int, l2_grid: Sequence[float], *, seed: int = 0,
                    validation_fraction: float = 0.1, iterations: int = 100) -> float:
     """Mean test accuracy over ``folds`` stratification-free folds of a random permutation."""
-    N = x.shape[0]
-    if N < folds:
-        raise ValueError(f"{N} labelled examples cannot be split into {folds} folds")
     generator = torch.Generator().manual_seed(seed)
-    fold_of = torch.empty(N, dtype=torch.long)
-    fold_of[torch.randperm(N, generator=generator)] = torch.arange(N) % folds
-    fold_of = fold_of.to(x.device)
-    test = fold_of[None, :] == torch.arange(folds, device=x.device)[:, None]  # (F, N)
+    test = fold_masks(x.shape[0], folds, generator, x.device)  # (F, N)
     num_classes = int(y.max()) + 1
     models = fit_selected(x, y, ~test, l2_grid, num_classes, generator=generator,
                           validation_fraction=validation_fraction, iterations=iterations)

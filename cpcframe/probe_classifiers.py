@@ -9,11 +9,13 @@ linear ones (``cpc``, ``cpc_mlp``, ``random_init``, ``random_init_mlp``, ...).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from cpcframe.linear_probe import LinearClassifier, fit_classifier
+from cpcframe.linear_probe import LinearClassifier, cross_validate, fit_classifier, fold_masks, train_test
 from cpcframe.mlp_probe import MLPClassifier, MLPProbeConfig, fit_mlp_classifier
 
 CLASSIFIERS = ("linear", "mlp")
@@ -45,4 +47,29 @@ def fit_probe_classifier(classifier: str, x: Tensor, y: Tensor, num_classes: int
     raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}")
 
 
-__all__ = ["CLASSIFIERS", "classifiers_validator", "fit_probe_classifier", "result_name"]
+def cross_validate_probe(classifier: str, x: Tensor, y: Tensor, folds: int, *, l2_grid: Sequence[float],
+                         validation_fraction: float, iterations: int, mlp: MLPProbeConfig, seed: int = 0) -> float:
+    """Mean test accuracy over ``folds`` folds (skip-thought's protocol for MR, CR, SUBJ,
+    MPQA); the linear probe picks its penalty from ``l2_grid`` per fold, the MLP trains
+    on each fold's training part. Both see the same folds for a given ``seed``."""
+    if classifier == "linear":
+        return cross_validate(x, y, folds, l2_grid, seed=seed, validation_fraction=validation_fraction,
+                              iterations=iterations)
+    test = fold_masks(x.shape[0], folds, torch.Generator().manual_seed(seed), x.device)
+    num_classes = int(y.max()) + 1
+    accuracies = [fit_probe_classifier(classifier, x[~mask], y[~mask], num_classes, l2=0.0, iterations=iterations,
+                                       mlp=mlp, seed=seed).accuracy(x[mask], y[mask]) for mask in test]
+    return sum(accuracies) / len(accuracies)
+
+
+def train_test_probe(classifier: str, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, *,
+                     l2_grid: Sequence[float], validation_fraction: float, iterations: int,
+                     mlp: MLPProbeConfig, seed: int = 0) -> float:
+    """Accuracy on a fixed test set of one model fitted on all of ``x`` (TREC's protocol)."""
+    if classifier == "linear":
+        return train_test(x, y, x_test, y_test, l2_grid, seed=seed, validation_fraction=validation_fraction,
+                          iterations=iterations)
+    num_classes = int(max(int(y.max()), int(y_test.max()))) + 1
+    return fit_probe_classifier(classifier, x, y, num_classes, l2=0.0, iterations=iterations, mlp=mlp,
+                                seed=seed).accuracy(x_test, y_test)
+

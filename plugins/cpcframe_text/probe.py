@@ -22,6 +22,9 @@ from torch import Tensor
 
 from cpcframe import Probe, ProbeContext, UserError
 from cpcframe.config.validators import fraction, non_negative, positive
+from cpcframe.mlp_probe import MLPProbeConfig
+from cpcframe.probe_classifiers import (classifiers_validator, cross_validate_probe, result_name,
+                                       train_test_probe)
 from cpcframe_text.labelled import LabelledSet, TaskConfig, read_task
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ class SentenceClassificationConfig:
         max_tokens: tokens kept per sentence; 0 = the view sampler's ``max_tokens`` (else 128).
         baselines: also score a random-init encoder (``random_init``) when the caller
             provides one.
+        classifiers: ``linear`` (the papers' protocol) and/or ``mlp`` (one hidden layer,
+            trained on the same folds); the MLP's results are named ``<features>_mlp``.
+        mlp: the MLP's options (:class:`cpcframe.mlp_probe.MLPProbeConfig`).
     """
 
     tasks: list[TaskConfig] = attrs.field(factory=list)
@@ -60,6 +66,8 @@ class SentenceClassificationConfig:
     batch_size: int = attrs.field(default=256, validator=positive)
     max_tokens: int = attrs.field(default=0, validator=non_negative)
     baselines: bool = True
+    classifiers: tuple[str, ...] = attrs.field(default=("linear",), validator=classifiers_validator)
+    mlp: MLPProbeConfig = MLPProbeConfig()
 
     def __attrs_post_init__(self) -> None:
         if not self.l2:
@@ -145,7 +153,6 @@ class SentenceClassification(Probe):
 
     # ---- the probe -----------------------------------------------------------------
     def run(self, model: Any, context: ProbeContext) -> dict[str, dict[str, float]]:
-        from cpcframe.linear_probe import cross_validate, train_test
         from cpcframe_text.tokenizer import encode, vocabulary_size
 
         if not self.config.tasks:
@@ -170,19 +177,19 @@ class SentenceClassification(Probe):
             ids = encode(tokenizer, data.sentences, add_special)
             test_ids = encode(tokenizer, test.sentences, add_special) if test else None
             scores: dict[str, float] = {}
+            fit = dict(l2_grid=cfg.l2, validation_fraction=cfg.validation_fraction,
+                       iterations=cfg.iterations, mlp=cfg.mlp, seed=context.seed)
             for name, m in models.items():
                 x = self.embed(m, ids, max_tokens, context.device)
-                if test is None:
-                    acc = cross_validate(x, y, cfg.folds, cfg.l2, seed=context.seed,
-                                         validation_fraction=cfg.validation_fraction,
-                                         iterations=cfg.iterations)
-                else:
+                if test is not None:
                     y_test = torch.tensor([index[c] for c in test.labels], device=context.device)
                     x_test = self.embed(m, test_ids, max_tokens, context.device)
-                    acc = train_test(x, y, x_test, y_test, cfg.l2, seed=context.seed,
-                                     validation_fraction=cfg.validation_fraction,
-                                     iterations=cfg.iterations)
-                scores[name] = acc
+                for kind in cfg.classifiers:
+                    if test is None:
+                        acc = cross_validate_probe(kind, x, y, cfg.folds, **fit)
+                    else:
+                        acc = train_test_probe(kind, x, y, x_test, y_test, **fit)
+                    scores[result_name(name, kind)] = acc
             log.info("task %s (%d sentences, %d classes): %s", task.name, len(data.sentences),
                      len(classes), {k: round(100 * v, 1) for k, v in scores.items()})
             results[task.name] = scores

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import attrs
 import pytest
 import torch
 
 from cpcframe import ContrastiveModel, ProbeContext, UserError
+from cpcframe.mlp_probe import MLPProbeConfig
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
 from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
@@ -145,6 +147,14 @@ def test_probe_run_with_file_and_synthetic_tasks(tmp_path):
 
     no_baseline = probe.run(small_model(0), ProbeContext(run_dir=run, recipe=recipe, device=torch.device("cpu")))
     assert set(no_baseline["words"]) == {"cpc"}
+
+    # Both classifiers, on the same folds; a fixed test file goes through train_test.
+    both = SentenceClassification(attrs.evolve(probe.config, classifiers=("linear", "mlp"),
+                                               mlp=MLPProbeConfig(hidden=16, min_steps=50)))
+    with_mlp = both.run(small_model(0), ProbeContext(run_dir=run, recipe=recipe, device=torch.device("cpu")))
+    assert set(with_mlp["words"]) == {"cpc", "cpc_mlp"}
+    assert with_mlp["words"]["cpc"] == results["words"]["cpc"]  # the linear result is unchanged
+    assert with_mlp["words"]["cpc_mlp"] > 0.9
 
 
 def test_probe_needs_the_runs_tokenizer(tmp_path):
