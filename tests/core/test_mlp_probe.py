@@ -89,3 +89,20 @@ def test_result_names():
     with pytest.raises(ValueError, match="unknown classifier"):
         fit_probe_classifier("svm", torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), 1, l2=0.0,
                              iterations=1, mlp=SMALL)
+
+
+def test_cross_validation_and_fixed_split_with_either_classifier():
+    from cpcframe.linear_probe import cross_validate, fold_masks
+    from cpcframe.probe_classifiers import cross_validate_probe, train_test_probe
+
+    x, y = xor(400, 0)
+    common = dict(l2_grid=[1e-4], validation_fraction=0.1, iterations=50, mlp=SMALL, seed=3)
+    linear = cross_validate_probe("linear", x, y, 4, **common)
+    assert linear == cross_validate(x, y, 4, [1e-4], seed=3, validation_fraction=0.1, iterations=50)
+    assert cross_validate_probe("mlp", x, y, 4, **common) > 0.85 > 0.65 > linear
+    masks = fold_masks(400, 4, torch.Generator().manual_seed(3))
+    assert masks.shape == (4, 400) and torch.equal(masks.sum(0), torch.ones(400, dtype=torch.long))
+    xt, yt = xor(300, 1)
+    assert train_test_probe("mlp", x, y, xt, yt, **common) > 0.85
+    with pytest.raises(ValueError, match="cannot be split into 5 folds"):
+        fold_masks(4, 5, torch.Generator())
