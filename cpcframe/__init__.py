@@ -29,11 +29,15 @@ if TYPE_CHECKING:
     from cpcframe.loading import LoadedModel
 
 
-def load(run_dir: Any, device: str = "cpu") -> "LoadedModel":
-    """Load a trained model from a run directory (weights + resolved recipe)."""
+def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel":
+    """Load a trained model from a run directory (weights + resolved recipe).
+
+    ``overrides`` are ``key.path=value`` changes to the saved recipe that keep the model's
+    shape, e.g. ``["model.encoder.conv_backend=conv1d"]``.
+    """
     from cpcframe.loading import load_run
 
-    return load_run(run_dir, device=device)
+    return load_run(run_dir, device=device, overrides=overrides)
 
 
 __all__ = [
