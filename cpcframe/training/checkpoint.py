@@ -64,4 +64,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
     if not path.is_file():
         raise UserError(f"no weights at {path}")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # torn, truncated or not safetensors: one clear message
+        raise UserError(f"cannot read weights {path}: {exc}") from None

@@ -221,3 +221,16 @@ def test_embed_audio_files_from_a_tiny_audio_run(tmp_path):
     expected_c = model.encode(torch.from_numpy(wave)[None, None])[0].numpy()
     np.testing.assert_allclose(features["one"], expected_c, rtol=1e-4, atol=1e-5)
     assert model.embed(tmp_path / "two.flac", level="latent")["two"].shape == (50, 128)
+
+
+def test_torn_weights_are_a_user_error(run_dir, inputs, tmp_path, capsys):
+    folder, _ = inputs
+    torn = tmp_path / "torn_run"
+    shutil.copytree(run_dir, torn)
+    weights = torn / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # as a copy cut short
+    with pytest.raises(UserError, match="cannot read weights .*model.safetensors"):
+        cpcframe.load(torn)
+    assert main(["embed", str(torn), str(folder / "a.npy"), "--out", str(tmp_path / "f.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read weights" in err and "Traceback" not in err
