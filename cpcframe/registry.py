@@ -55,6 +55,11 @@ class Registry:
         if not attrs.has(component.config) and component.config is not None:
             raise TypeError(f"{component.kind} {component.name!r} from plugin {component.plugin!r}: "
                             f"config must be an attrs class, got {component.config!r}")
+        if component.config is not None and "name" in attrs.fields_dict(component.config):
+            # In a recipe, `name` picks the component: an option of that name could never be set.
+            raise TypeError(f"{component.kind} {component.name!r} from plugin {component.plugin!r}: "
+                            f"its config {component.config.__name__} has an option called 'name', which "
+                            "recipes use for the component's name; rename the option")
         same_kind = self._components.setdefault(component.kind, {})
         existing = same_kind.get(component.name)
         if existing is not None:

@@ -1,16 +1,21 @@
-"""Plain-text tables for the CLI: the first column left-aligned, the others right-aligned."""
+"""Plain-text tables for the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """``header`` and ``rows`` of strings -> aligned lines with a rule under the header."""
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: Collection[int] = (0,),
+                 rule: bool = True) -> str:
+    """``header`` and ``rows`` of strings -> aligned lines: the columns in ``left`` are
+    left-aligned, the others (numbers) right-aligned; ``rule`` draws a line under the header.
+    The last column is not padded."""
     table = [list(header)] + [list(r) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        out = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(out).rstrip()
 
-    return "\n".join([line(table[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in table[1:]])
+    rules = ["  ".join("-" * w for w in widths)] if rule else []
+    return "\n".join([line(table[0])] + rules + [line(r) for r in table[1:]])

@@ -28,7 +28,8 @@ class HFAudioConfig:
     Attributes:
         path: a hub name (``openslr/librispeech_asr``), a local dataset script/folder for
             ``load_dataset``, or a folder written by ``save_to_disk``.
-        name: the dataset configuration (``clean``), if it has several.
+        subset: the dataset's configuration, if it has several (``load_dataset``'s
+            ``name``: ``clean`` for ``openslr/librispeech_asr``).
         split: the training split (``train.100``).
         test_split: a held-out split for probes (``test``); empty = none.
         audio_column: column holding the audio.
@@ -44,7 +45,7 @@ class HFAudioConfig:
     """
 
     path: str = "openslr/librispeech_asr"
-    name: str = ""
+    subset: str = ""
     split: str = "train"
     test_split: str = ""
     audio_column: str = "audio"
@@ -77,7 +78,7 @@ def load_split(config: HFAudioConfig, split: str) -> Any:
                     raise UserError(f"hf_audio: {local} has splits {', '.join(loaded)}, not {split!r}")
                 loaded = loaded[split]
         else:
-            loaded = datasets.load_dataset(config.path, config.name or None, split=split,
+            loaded = datasets.load_dataset(config.path, config.subset or None, split=split,
                                            streaming=config.streaming)
     except UserError:
         raise
@@ -127,7 +128,7 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCo
     known = data.column_names  # None: a stream that declares no features; rows are checked instead
     wanted = [c for c in (config.audio_column, config.speaker_column, config.id_column) if c]
     columns = wanted if known is None else [c for c in wanted if c in known]
-    fingerprint = {"path": config.path, "name": config.name, "split": split,
+    fingerprint = {"path": config.path, "name": config.subset, "split": split,
                    "max_items": config.max_items, "columns": columns,
                    "data": getattr(data, "_fingerprint", None)}
     if fingerprint["data"] is None:

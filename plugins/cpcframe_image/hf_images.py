@@ -31,7 +31,7 @@ class HFImagesConfig:
 
     Attributes:
         path: a ``save_to_disk`` folder, or a name/path for ``load_dataset`` (local/cached).
-        name: the dataset configuration for ``load_dataset`` ("" = default).
+        subset: the dataset's configuration, for ``load_dataset``'s ``name`` ("" = default).
         train_split, test_split: split names.
         image_column: column of ``Image`` type.
         label_column: integer / ``ClassLabel`` column ("" = unlabelled).
@@ -39,7 +39,7 @@ class HFImagesConfig:
     """
 
     path: str = attrs.field(validator=attrs.validators.min_len(1))
-    name: str = ""
+    subset: str = ""
     train_split: str = "train"
     test_split: str = "test"
     image_column: str = "image"
@@ -60,7 +60,7 @@ def _load(config: HFImagesConfig):
         if path.is_dir() and _is_saved(path):
             loaded = datasets.load_from_disk(str(path))
         else:
-            loaded = datasets.load_dataset(config.path, config.name or None)
+            loaded = datasets.load_dataset(config.path, config.subset or None)
     except FileNotFoundError as exc:
         raise UserError(f"hf_images: cannot find data.dataset.path = {config.path!r} ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - datasets raises many kinds; all mean "cannot read it"

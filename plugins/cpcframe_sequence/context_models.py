@@ -14,7 +14,14 @@ from cpcframe.config.validators import positive
 
 @attrs.frozen
 class RecurrentConfig:
-    """Options of the ``gru`` and ``lstm`` context models (CPC: GRU, 256 units, 1 layer)."""
+    """Options of the ``gru`` and ``lstm`` context models (CPC: GRU, 256 units, 1 layer).
+
+    Attributes:
+        hidden_size: units of each layer; the context size ``H`` (CPC audio: 256; sentence
+            CPC: 2400).
+        num_layers: stacked recurrent layers.
+        dropout: dropout between stacked layers (unused with one layer).
+    """
 
     hidden_size: int = attrs.field(default=256, validator=positive)
     num_layers: int = attrs.field(default=1, validator=positive)
@@ -54,7 +61,15 @@ def build_lstm(config: RecurrentConfig, *, input_dim: int) -> RecurrentContext:
 
 @attrs.frozen
 class TransformerConfig:
-    """Options of the ``transformer`` context model: a small causal transformer."""
+    """Options of the ``transformer`` context model: a small causal transformer.
+
+    Attributes:
+        d_model: width of the transformer; the context size ``H``.
+        num_layers: transformer layers.
+        num_heads: attention heads (must divide ``d_model``).
+        dim_feedforward: width of each layer's feed-forward block.
+        dropout: dropout inside the layers.
+    """
 
     d_model: int = attrs.field(default=256, validator=positive)
     num_layers: int = attrs.field(default=2, validator=positive)

@@ -52,6 +52,25 @@ def test_duplicate_name_names_both_plugins():
         build_registry(pm)
 
 
+@attrs.frozen
+class HasName:
+    name: str = ""
+
+
+class PluginWithNameOption:
+    @cpcframe.hookimpl
+    def register_datasets(self, register):
+        register("named", lambda config, *, context: None, HasName)
+
+
+def test_a_config_option_called_name_is_refused_at_registration():
+    pm = make_plugin_manager([], autoload=False)
+    pm.register(PluginWithNameOption(), name="plugin-n")
+    with pytest.raises(TypeError, match="dataset 'named' from plugin 'plugin-n': its config HasName has an "
+                                        "option called 'name'"):
+        build_registry(pm)
+
+
 def test_unknown_name_lists_close_matches(registry):
     with pytest.raises(UnknownComponentError, match="did you mean 'gru'"):
         registry.get("context_model", "gur")
