@@ -75,3 +75,17 @@ def test_cli_shows_options_and_refuses_unknown_names(capsys):
     assert entry["section"] == "[probe]" and {"mlp.hidden", "classifiers"} <= {o["key"] for o in entry["options"]}
     assert main(["plugins", "cpc_audo"]) == 2
     assert "did you mean 'cpc_audio'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("section", ["data", "loss", "train"])
+def test_core_recipe_sections_are_documented_in_code_and_in_docs(section):
+    from cpcframe.config.recipe import DataSection, TrainSection
+    from cpcframe.infonce import InfoNCEConfig
+    from testpaths import ROOT
+
+    cls = {"data": DataSection, "loss": InfoNCEConfig, "train": TrainSection}[section]
+    # Own options only: [data.dataset] and [data.views] are components, described above.
+    options = [o for o in describe_options(cls) if "." not in o["key"]]
+    assert [o["key"] for o in options if not o["description"]] == []
+    guide = (ROOT / "docs" / "recipes.md").read_text()
+    assert [o["key"] for o in options if f"`{o['key']}`" not in guide] == [], "add them to docs/recipes.md"
