@@ -69,7 +69,9 @@ def show(name: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps([{"kind": c.kind, "name": c.name, "plugin": c.plugin, "version": c.version,
                            "description": c.description, "section": SECTIONS.get(c.kind),
-                           "options": [{**o, "default": _toml(o["default"])} for o in describe_options(c.config)]}
+                           "options": [{**o, "default": None if o["default"] is REQUIRED else o["default"],
+                                        "required": o["default"] is REQUIRED}
+                                       for o in describe_options(c.config)]}
                           for c in found], indent=2))
         return 0
     for i, c in enumerate(found):

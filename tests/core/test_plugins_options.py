@@ -73,6 +73,12 @@ def test_cli_shows_options_and_refuses_unknown_names(capsys):
     assert main(["plugins", "speech", "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["section"] == "[probe]" and {"mlp.hidden", "classifiers"} <= {o["key"] for o in entry["options"]}
+    options = {o["key"]: o for o in entry["options"]}
+    assert options["mlp.hidden"]["default"] == 1024 and options["classifiers"]["default"] == ["linear"]
+    assert main(["plugins", "text_files", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    paths = next(o for o in entry["options"] if o["key"] == "paths")
+    assert paths["required"] is True and paths["default"] is None
     assert main(["plugins", "cpc_audo"]) == 2
     assert "did you mean 'cpc_audio'" in capsys.readouterr().err
 
