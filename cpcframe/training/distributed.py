@@ -141,15 +141,15 @@ class DistributedContext:
         reduced = dict(zip(names, values.tolist()))
         return {name: reduced[name] for name in metrics}
 
-    def any(self, *flags: bool) -> bool | tuple[bool, ...]:
+    def any(self, *flags: bool) -> tuple[bool, ...]:
         """For each flag, true on every rank when it is true on one of them (a stop
         request, a time-based checkpoint), so that all processes act at the same step.
-        One flag gives a bool, several a tuple; one collective either way."""
-        if self.enabled:
-            value = torch.tensor([int(f) for f in flags], device=self.device)
-            dist.all_reduce(value, op=dist.ReduceOp.MAX)
-            flags = tuple(bool(v) for v in value.tolist())
-        return flags[0] if len(flags) == 1 else tuple(flags)
+        One collective for all the flags."""
+        if not self.enabled:
+            return flags
+        value = torch.tensor([int(f) for f in flags], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return tuple(bool(v) for v in value.tolist())
 
     def barrier(self) -> None:
         if self.enabled:

@@ -177,7 +177,7 @@ class Trainer:
             self.metrics_log.truncate_after(self.step)
 
     def _save_checkpoint(self) -> None:
-        self._saved_at = time.monotonic()
+        self._last_saved, self._saved_at = self.step, time.monotonic()
         rng = self.dist.gather_objects(rng_state())
         if not self.dist.is_main:
             return
@@ -251,8 +251,7 @@ class Trainer:
     def _run(self) -> TrainSummary:
         r = self.recipe
         self._setup()
-        self._last_saved = self.step
-        self._saved_at = time.monotonic()
+        self._last_saved, self._saved_at = self.step, time.monotonic()  # as if just saved
         if self.dist.is_main:
             self.run_dir.recipe.write_text(dump_recipe(
                 r, header=f"Resolved recipe written by cpcframe {__version__}.\n"
@@ -338,4 +337,3 @@ class Trainer:
                 f"{self.run_dir.root}. Continue with: cpcframe run {self.run_dir.root} --resume")
         if (self.step % train.checkpoint_every == 0 or time_due) and self.step != total:
             self._save_checkpoint()
-            self._last_saved = self.step

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 def shifted_gemm_applies(conv: nn.Conv1d) -> bool:
     """Whether ``conv`` can run as a shifted GEMM: kernel a multiple of the stride, no
-    dilation, no groups, zero padding, no output padding tricks."""
+    dilation, no groups, numeric zero padding (not ``"same"``, not reflection)."""
     (k,), (s,), (d,) = conv.kernel_size, conv.stride, conv.dilation
     return (k % s == 0 and d == 1 and conv.groups == 1 and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple))
@@ -49,13 +49,10 @@ class _ShiftedGemm(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autocast("cuda", enabled=False)  # computed in the forward's dtype, whatever
+    @torch.autocast("cpu", enabled=False)   # autocast state the caller of backward() has
     def backward(ctx, grad_out: Tensor):
         chunks, weight = ctx.saved_tensors
-        with torch.autocast(chunks.device.type, enabled=False):  # in the forward's dtype
-            return _ShiftedGemm._backward(ctx, chunks, weight, grad_out)
-
-    @staticmethod
-    def _backward(ctx, chunks: Tensor, weight: Tensor, grad_out: Tensor):
         steps, taps = ctx.steps, ctx.taps
         B, n_chunks, width = chunks.shape
         grad_out = grad_out.to(weight.dtype)
@@ -100,13 +97,8 @@ def conv1d_channels_last(x: Tensor, conv: nn.Conv1d) -> Tensor:
     # (C_out, C_in, m·s) -> (s·C_in, m·C_out): row (i, c) of a chunk, column (j, o) of a block.
     weight = conv.weight.view(conv.out_channels, c_in, taps, s).permute(3, 1, 2, 0)
     weight = weight.reshape(s * c_in, taps * conv.out_channels)
-    bias = conv.bias
     device = x.device.type
-    if torch.is_autocast_enabled(device):
-        dtype = torch.get_autocast_dtype(device)
-        chunks, weight = chunks.to(dtype), weight.to(dtype)
-        bias = None if bias is None else bias.to(dtype)
-    else:
-        weight, bias = weight.to(chunks.dtype), None if bias is None else bias.to(chunks.dtype)
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else chunks.dtype
+    bias = None if conv.bias is None else conv.bias.to(dtype)
     with torch.autocast(device, enabled=False):
-        return _ShiftedGemm.apply(chunks, weight, bias, steps, taps)
+        return _ShiftedGemm.apply(chunks.to(dtype), weight.to(dtype), bias, steps, taps)

@@ -118,3 +118,7 @@ def test_bf16_autocast_computes_in_bf16_and_keeps_fp32_gradients():
     torch.testing.assert_close(a.float(), b.float(), rtol=0.05, atol=0.05)
     a.float().square().mean().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in encoder.parameters())
+    encoder.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # backward() called under autocast too
+        encoder(x).float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in encoder.parameters())
