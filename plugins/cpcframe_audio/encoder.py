@@ -10,7 +10,7 @@ van den Oord et al. 2018 (arXiv 1807.03748), section 3.1: five convolutions with
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 import torch
@@ -62,8 +62,7 @@ class AudioEncoderConfig:
                                  validator=attrs.validators.in_(("channel", "layer", "batch", "none")))
     sample_channels: int = attrs.field(default=1, validator=positive)
     normalize_input: bool = False
-    conv_backend: ConvBackend = attrs.field(
-        default="auto", validator=attrs.validators.in_(("auto", "shifted_gemm", "conv1d")))
+    conv_backend: ConvBackend = attrs.field(default="auto", validator=attrs.validators.in_(get_args(ConvBackend)))
 
     def __attrs_post_init__(self) -> None:
         if not self.strides:

@@ -135,11 +135,11 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetContext) -> AudioCo
         warnings.warn(f"hf_audio: {config.path!r} (streaming) has no content fingerprint; the "
                       "cache is keyed by name and split only", stacklevel=2)
 
-    has_id, has_speaker = config.id_column in columns, config.speaker_column in columns
+    has_speaker = config.speaker_column in columns
 
     def items():
-        nonlocal has_id
         rows = data.select_columns(columns) if known is not None else data
+        has_id = config.id_column in columns
         for n, row in enumerate(itertools.islice(rows, config.max_items or None)):
             if n == 0 and known is None:
                 _check_row(config, row)
