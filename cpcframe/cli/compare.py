@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from cpcframe.cli import table
+from cpcframe.config.loader import read_recipe_data
 from cpcframe.errors import UserError
 
 SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
@@ -56,13 +56,9 @@ def _lookup(recipe: dict[str, Any], key: str) -> Any:
 def collect(run_dir: str | Path, show: list[str]) -> dict[str, Any]:
     """One run's row: ``run``, ``step``, the ``--show`` values, metrics and probe accuracies."""
     root = Path(run_dir)
-    recipe_path = root / "recipe.toml"
-    if not recipe_path.is_file():
+    if not (root / "recipe.toml").is_file():
         raise UserError(f"{root} is not a run directory (no recipe.toml)")
-    try:
-        recipe = tomllib.loads(recipe_path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read {recipe_path}: {exc}") from None
+    recipe = read_recipe_data(root / "recipe.toml")
     row: dict[str, Any] = {"run": root.name}
     summary = _read_json(root / "summary.json") or {}
     row["step"] = summary.get("step")

@@ -10,6 +10,7 @@ from typing import Any
 
 from cpcframe.cli import table
 from cpcframe.config.describe import REQUIRED, describe_options
+from cpcframe.config.toml_io import toml_value
 from cpcframe.errors import UserError, did_you_mean
 from cpcframe.hookspecs import KINDS
 from cpcframe.plugins import default_registry
@@ -28,15 +29,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 
 def _toml(value: Any) -> str:
-    if value is REQUIRED:
-        return "(required)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
+    return "(required)" if value is REQUIRED else toml_value(value)
 
 
 def as_toml(section: str, name: str, options: list[dict[str, Any]]) -> str:

@@ -24,7 +24,8 @@ def _key(key: str) -> str:
     return key if _BARE_KEY.match(key) else json.dumps(key)
 
 
-def _scalar(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` (scalar, array or inline table) as TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -38,9 +39,9 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_key(k)} = {_scalar(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
@@ -55,7 +56,7 @@ def dumps(data: Mapping[str, Any], header: str = "") -> str:
             lines.append("")
             lines.append(f"[{prefix}]")
         for k, v in scalars.items():
-            lines.append(f"{_key(k)} = {_scalar(v)}")
+            lines.append(f"{_key(k)} = {toml_value(v)}")
         for k, v in tables.items():
             section(v, f"{prefix}.{_key(k)}" if prefix else _key(k))
 
