@@ -26,7 +26,7 @@ from measure import time_steps
 
 def encoders(device: torch.device):
     try:
-        from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
+        from cpcframe_audio.encoders import AudioEncoderConfig, CPCAudioEncoder
     except ImportError:  # pragma: no cover - the audio plugin is part of the repository
         sys.exit("benchmarks/audio_encoder.py needs the audio plugin (plugins/cpcframe_audio)")
     torch.manual_seed(0)

@@ -27,7 +27,7 @@ import torch
 from cpcframe import Batch, ContrastiveModel, InfoNCEConfig
 from cpcframe.model import contrastive_loss
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
-from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
+from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
 from measure import time_steps
 from cpcframe_text.views import pad_sentences

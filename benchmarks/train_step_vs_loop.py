@@ -43,7 +43,7 @@ from measure import time_steps
 def audio_encoder(conv_backend: str = "auto") -> nn.Module:
     """The audio plugin's ``cpc_audio`` encoder with the paper's defaults."""
     try:
-        from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
+        from cpcframe_audio.encoders import AudioEncoderConfig, CPCAudioEncoder
     except ImportError:  # pragma: no cover - the audio plugin is part of the repository
         sys.exit("benchmarks/train_step_vs_loop.py needs the audio plugin (plugins/cpcframe_audio)")
     return CPCAudioEncoder(AudioEncoderConfig(conv_backend=conv_backend))
@@ -66,7 +66,7 @@ class Shared(nn.Module):
 def engine_model(args):
     from cpcframe.model import ContrastiveModel
     from cpcframe_sequence.context_models import RecurrentConfig, build_gru
-    from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
+    from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
 
     encoder = audio_encoder(args.conv_backend)
     context = build_gru(RecurrentConfig(hidden_size=args.hidden), input_dim=encoder.output_dim)

@@ -14,19 +14,32 @@ from cpcframe.batch import Batch, Example, View
 from cpcframe.context import ContextModel
 from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
-from cpcframe.data.context import DatasetContext
+from cpcframe.data.request import DatasetRequest
+from cpcframe.dataset import Dataset
 from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
-from cpcframe.probe import Probe, ProbeContext, ProbeResults
+from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
 from cpcframe.views import ViewSampler
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from cpcframe.loading import LoadedModel
+    from cpcframe.runs.loading import LoadedModel
+
+#: Names of earlier releases -> their replacements (still importable, with a warning).
+_RENAMED = {"DatasetContext": "DatasetRequest"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(f"cpcframe.{name} is now cpcframe.{_RENAMED[name]}", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module 'cpcframe' has no attribute {name!r}")
 
 
 def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel":
@@ -35,13 +48,13 @@ def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel
     ``overrides`` are ``key.path=value`` changes to the saved recipe that keep the model's
     shape, e.g. ``["model.encoder.conv_backend=conv1d"]``.
     """
-    from cpcframe.loading import load_run
+    from cpcframe.runs.loading import load_run
 
     return load_run(run_dir, device=device, overrides=overrides)
 
 
 __all__ = [
-    "Batch", "ContextModel", "Contrast", "ContrastiveModel", "Critic", "DatasetContext",
+    "Batch", "ContextModel", "Contrast", "ContrastiveModel", "Critic", "Dataset", "DatasetRequest",
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
     "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",

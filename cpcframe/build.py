@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from cpcframe.config.recipe import Recipe
 from cpcframe.data.cache_dir import cache_key, exclusive
-from cpcframe.data.context import DatasetContext, default_cache_dir
+from cpcframe.data.request import DatasetRequest, default_cache_dir
 from cpcframe.data.sampling import StepBatchSampler
 from cpcframe.data.view_dataset import Collator, ViewDataset
 from cpcframe.errors import UserError
@@ -36,7 +36,7 @@ def build_dataset(recipe: Recipe, registry: Registry, *, split: str = "train",
                   run_dir: Path | None = None, view_sampler: ViewSampler | None = None) -> Any:
     """The recipe's dataset for ``split``; a missing corpus is the plugin's UserError."""
     view_sampler = view_sampler or build_view_sampler(recipe, registry)
-    context = DatasetContext(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
+    context = DatasetRequest(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
                              min_length=view_sampler.min_length(), run_dir=run_dir)
     spec = recipe.data.dataset
     # One preparation at a time per dataset (cache folder): the processes of a torchrun

@@ -69,7 +69,7 @@ def register_critics(register: Register) -> None:
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register datasets: ``factory(config, *, context: cpcframe.DatasetContext) -> Dataset``.
+    """Register datasets: ``factory(config, *, context: cpcframe.DatasetRequest) -> Dataset``.
 
     The result is a map-style ``torch.utils.data.Dataset`` of :class:`cpcframe.Example`
     with a ``groups`` attribute (``list[int]``, one group id per item) for grouped
@@ -89,6 +89,29 @@ def register_probes(register: Register) -> None:
     """
 
 
+@hookspec
+def register_negative_policies(register: Register) -> None:
+    """Register negative policies: ``factory(config) -> cpcframe.NegativePolicy``.
+
+    A policy is called as ``policy(own, groups, num_items) -> (B, N) bool``: ``own`` is
+    ``(B,)`` long, the index of each local item among the ``num_items`` key items;
+    ``groups`` is ``(num_items,)`` long group ids, or ``None`` when the batch carries
+    none. The result says which key items may give negatives to each local item (a
+    query's own positives are excluded by the engine whatever the policy). Recipes pick a
+    policy by name: ``[loss] negatives = "NAME"``.
+    """
+
+
+@hookspec
+def register_probe_classifiers(register: Register) -> None:
+    """Register probe classifiers: ``factory(config) -> cpcframe.ProbeClassifier``.
+
+    A probe classifier is fitted on frozen features ``(N, D)`` with integer labels
+    ``(N,)`` and scored by accuracy; probes fit every one their recipe names in
+    ``classifiers = [...]`` (the built-in ``linear`` and ``mlp``).
+    """
+
+
 #: Component kind -> (hook name, human-readable kind). The order is the listing order.
 KINDS: dict[str, str] = {
     "encoder": "register_encoders",
@@ -97,4 +120,6 @@ KINDS: dict[str, str] = {
     "critic": "register_critics",
     "dataset": "register_datasets",
     "probe": "register_probes",
+    "negative_policy": "register_negative_policies",
+    "probe_classifier": "register_probe_classifiers",
 }

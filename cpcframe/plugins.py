@@ -27,10 +27,18 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() not in ("", "0", "false", "no")
 
 
+#: The core's own components (default context model, negative policies, probe
+#: classifiers), registered through the same public hooks as any plugin's.
+CORE_PLUGINS: tuple[str, ...] = ()
+
+
 def make_plugin_manager(plugins: Iterable[Any] = (), *, autoload: bool | None = None) -> pluggy.PluginManager:
-    """A plugin manager with cpcframe's hookspecs, entry-point plugins and ``plugins``."""
+    """A plugin manager with cpcframe's hookspecs, its core components, the entry-point
+    plugins and ``plugins``."""
     pm = pluggy.PluginManager("cpcframe")
     pm.add_hookspecs(hookspecs)
+    for module_name in CORE_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
     if autoload is None:
         autoload = not _truthy(os.environ.get(DISABLE_AUTOLOAD_ENV))
     if autoload:

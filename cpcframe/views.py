@@ -42,7 +42,7 @@ class ViewSampler(ABC):
     def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, View]]:
         """Read one input file into unbatched views for embedding (``cpcframe embed``).
 
-        Optional; used by ``cpcframe embed`` and :meth:`cpcframe.loading.LoadedModel.embed`
+        Optional; used by ``cpcframe embed`` and :meth:`cpcframe.runs.loading.LoadedModel.embed`
         to turn a user's file into what the encoder takes, deterministically (no random
         crop or augmentation): e.g. a whole waveform read at the sampler's sample rate
         ``(1, S)``, an image resized and centre-cropped to the training view size

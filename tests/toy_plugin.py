@@ -52,7 +52,7 @@ class ToySequences(torch.utils.data.Dataset):
         return Example(self.items[i], group=self.groups[i], key=f"toy-{i}")
 
 
-def build_toy_sequences(config: ToySequencesConfig, *, context: cpcframe.DatasetContext) -> ToySequences:
+def build_toy_sequences(config: ToySequencesConfig, *, context: cpcframe.DatasetRequest) -> ToySequences:
     """Synthetic tone sequences (tests); the "test" split holds other sequences."""
     if context.split == "test" and not config.has_test_split:
         raise cpcframe.UserError("toy_sequences: this corpus has no test split")

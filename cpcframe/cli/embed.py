@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cpcframe import __version__
-    from cpcframe.embedding import FORMATS, embed_files, save_features
+    from cpcframe.runs.embedding import FORMATS, embed_files, save_features
     from cpcframe.errors import UserError
-    from cpcframe.loading import load_run
+    from cpcframe.runs.loading import load_run
     from cpcframe.training.trainer import resolve_device
 
     out = Path(args.out)

@@ -10,9 +10,9 @@ import torch
 
 from cpcframe.cli import table
 from cpcframe.errors import UserError
-from cpcframe.probe import ProbeContext, ProbeResults
-from cpcframe.training.checkpoint import write_atomic
-from cpcframe.training.run_dir import RunDir
+from cpcframe.probing.interface import ProbeContext, ProbeResults
+from cpcframe.runs.storage import write_atomic
+from cpcframe.runs.layout import RunDir
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -45,7 +45,7 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
     ``baselines=None`` takes the probe config's own ``baselines`` setting when it has one.
     """
     from cpcframe.build import build_model
-    from cpcframe.loading import load_run
+    from cpcframe.runs.loading import load_run
     from cpcframe.training.trainer import resolve_device
 
     dev = resolve_device(device)

@@ -8,7 +8,7 @@ from pathlib import Path
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
 from cpcframe.plugins import default_registry
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs.layout import RunDir
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:

@@ -1,5 +1,5 @@
 """Data side of the framework: dataset context, seeded view sampling, batching."""
 
-from cpcframe.data.context import DatasetContext
+from cpcframe.data.request import DatasetRequest
 
-__all__ = ["DatasetContext"]
+__all__ = ["DatasetRequest"]

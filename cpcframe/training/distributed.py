@@ -1,7 +1,7 @@
 """torch.distributed plumbing for the trainer (launch with ``torchrun``).
 
 One process per device. ``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
-``MASTER_ADDR`` and ``MASTER_PORT``; :meth:`DistributedContext.from_environment` joins the
+``MASTER_ADDR`` and ``MASTER_PORT``; :meth:`DistributedRuntime.from_environment` joins the
 process group from them (NCCL on GPUs, gloo on CPUs). ``data.batch_size`` is per process:
 the global batch is ``batch_size · world_size`` (see :mod:`cpcframe.data.sampling`), and
 with ``train.gather_negatives`` every process scores its queries against the keys of the
@@ -35,7 +35,7 @@ def _wants_cuda(device: str) -> bool:
 
 
 @attrs.define
-class DistributedContext:
+class DistributedRuntime:
     """Rank, world size and device of this process; a single process when not enabled.
 
     Attributes:
@@ -57,7 +57,7 @@ class DistributedContext:
         return self.rank == 0
 
     @classmethod
-    def from_environment(cls, device: str = "auto") -> "DistributedContext":
+    def from_environment(cls, device: str = "auto") -> "DistributedRuntime":
         """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1).
 
         ``device`` is the recipe's ``train.device``: ``auto`` uses the GPU of
@@ -86,7 +86,7 @@ class DistributedContext:
         return cls._from_group(device)
 
     @classmethod
-    def _from_group(cls, device: str = "auto") -> "DistributedContext":
+    def _from_group(cls, device: str = "auto") -> "DistributedRuntime":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         # A gloo group works on the CPU unless the recipe asks for CUDA explicitly.
         explicit_cuda = device != "auto" and _wants_cuda(device)

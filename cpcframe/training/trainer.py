@@ -27,11 +27,11 @@ from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import contrastive_loss
 from cpcframe.registry import Registry
-from cpcframe.training import checkpoint as ckpt
-from cpcframe.training.distributed import DistributedContext
+from cpcframe.runs import storage as ckpt
+from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.schedule import lr_factor
 from cpcframe.training.stop import StopRequest
 from cpcframe.training.validation import Validator
@@ -104,13 +104,13 @@ class Trainer:
     """Trains ``recipe`` into ``run_dir``; see :meth:`run`."""
 
     def __init__(self, recipe: Recipe, registry: Registry, run_dir: RunDir, *, resume: bool = False,
-                 progress: bool = True, dist: DistributedContext | None = None):
+                 progress: bool = True, dist: DistributedRuntime | None = None):
         self.recipe = recipe
         self.registry = registry
         self.run_dir = run_dir
         self.resume = resume
         self.progress = progress
-        self.dist = dist or DistributedContext.from_environment(recipe.train.device)
+        self.dist = dist or DistributedRuntime.from_environment(recipe.train.device)
         self.stop = StopRequest()  # set by Ctrl-C / SIGTERM while training
 
     # ---- setup ---------------------------------------------------------------------

@@ -33,7 +33,7 @@ from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
 from cpcframe.registry import Registry
-from cpcframe.training.distributed import DistributedContext
+from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.views import ViewSampler
 
 #: Added to the recipe's seed for the validation negatives (any fixed offset would do).
@@ -44,7 +44,7 @@ class Validator:
     """Evaluates a model on the fixed validation batches; see the module docstring."""
 
     def __init__(self, recipe: Recipe, registry: Registry, view_sampler: ViewSampler, *,
-                 dist: DistributedContext, device: torch.device, run_dir: Any = None):
+                 dist: DistributedRuntime, device: torch.device, run_dir: Any = None):
         self.recipe = recipe
         self.view_sampler = view_sampler
         self.dist = dist

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cpcframe_audio.labels import LABEL_HOP
+from cpcframe_audio.data.labels import LABEL_HOP
 
 
 def model_hop(model) -> int:

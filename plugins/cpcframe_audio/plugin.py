@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_audio import encoder, hf_audio, librispeech, probe, synthetic, views
+from cpcframe_audio import encoders as encoder
+from cpcframe_audio import probe, views
+from cpcframe_audio.data import hf_audio, librispeech, synthetic
 
 
 @hookimpl

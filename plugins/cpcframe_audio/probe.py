@@ -27,13 +27,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import DatasetContext, Probe, ProbeContext, UserError
+from cpcframe import DatasetRequest, Probe, ProbeContext, UserError
 from cpcframe.config.validators import fraction, non_negative, positive
 from cpcframe.data.splits import hold_out, key_hash
-from cpcframe.mlp_probe import MLPProbeConfig
-from cpcframe.probe_classifiers import classifiers_validator, fit_probe_classifier, result_name
+from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe.probing.classifiers import classifiers_validator, fit_probe_classifier, result_name
 from cpcframe_audio.features import encode_utterance, label_positions, mfcc_utterance, model_hop
-from cpcframe_audio.labels import LABEL_HOP
+from cpcframe_audio.data.labels import LABEL_HOP
 
 TASKS = ("phone", "speaker")
 
@@ -65,7 +65,7 @@ class SpeechProbeConfig:
         l2: L2 weight of the linear classifiers.
         classifiers: ``linear`` (the paper's table 1) and/or ``mlp`` (its one-hidden-layer
             MLP row, 72.5 phone accuracy); the MLP's results are named ``<features>_mlp``.
-        mlp: the MLP's options (:class:`cpcframe.mlp_probe.MLPProbeConfig`).
+        mlp: the MLP's options (:class:`cpcframe.probing.mlp.MLPProbeConfig`).
         mfcc_coefficients: cepstra of the MFCC baseline (with deltas: 3x as many features).
     """
 
@@ -137,7 +137,7 @@ class SpeechProbe(Probe):
         registry = default_registry()
 
         def build(split: str):
-            ctx = DatasetContext(split=split, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
+            ctx = DatasetRequest(split=split, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # training already reported the corpus's problems
                 return spec.build(registry, context=ctx)

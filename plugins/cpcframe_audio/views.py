@@ -10,7 +10,7 @@ from torch import Tensor
 
 from cpcframe import Example, ViewSampler
 from cpcframe.config.validators import positive
-from cpcframe_audio.labels import LABEL_HOP
+from cpcframe_audio.data.labels import LABEL_HOP
 
 
 @attrs.frozen
@@ -60,7 +60,7 @@ class AudioWindows(ViewSampler):
         Read with soundfile (flac, wav, ogg...); another rate is resampled. Files shorter
         than ``align`` samples give no latent and are refused.
         """
-        from cpcframe_audio.decode import AudioDecodeError, read_audio
+        from cpcframe_audio.data.decode import AudioDecodeError, read_audio
 
         try:
             wave = read_audio(Path(path), self.config.sample_rate)
@@ -83,7 +83,7 @@ class AudioWindows(ViewSampler):
         samples = wave.shape[1]
         if samples < window:
             # The dataset drops utterances shorter than min_length(); getting one here
-            # means a dataset that ignores DatasetContext.min_length.
+            # means a dataset that ignores DatasetRequest.min_length.
             raise ValueError(f"utterance {example.key!r} has {samples} samples, fewer than "
                              f"the window of {window}")
         starts = (samples - window) // align + 1  # aligned offsets that fit

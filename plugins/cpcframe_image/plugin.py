@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_image import (amdim_critic, amdim_encoder, amdim_views, folder, grid_critic, hf_images,
-                            patch_encoder, patch_views, pixelcnn, probe, tv_datasets)
+from cpcframe_image import probe
+from cpcframe_image.amdim import critics as amdim_critic
+from cpcframe_image.amdim import encoders as amdim_encoder
+from cpcframe_image.amdim import views as amdim_views
+from cpcframe_image.data import folder, hf_images
+from cpcframe_image.data import torchvision_readers as tv_datasets
+from cpcframe_image.patches import context_models as pixelcnn
+from cpcframe_image.patches import critics as grid_critic
+from cpcframe_image.patches import encoders as patch_encoder
+from cpcframe_image.patches import views as patch_views
 
 
 @hookimpl

@@ -17,7 +17,7 @@ unlabelled part) are left out. With baselines the same is done for the random-in
 Result: ``{"classification": {"amdim": acc, "random_init": acc}}`` (the trained model's
 feature set is named after its family: ``amdim``, or ``cpc`` for other encoders).
 The probe also writes ``probe_image_details.json`` and, for AMDIM, matching-score
-pictures (``pictures/match_XXX.png``, see :mod:`cpcframe_image.pictures`).
+pictures (``pictures/match_XXX.png``, see :mod:`cpcframe_image.amdim.pictures`).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from torch import Tensor
 
 from cpcframe import Probe, ProbeContext, UserError
 from cpcframe.config.validators import non_negative, positive
-from cpcframe.mlp_probe import MLPProbeConfig
-from cpcframe.probe_classifiers import classifiers_validator, fit_probe_classifier, result_name
+from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe.probing.classifiers import classifiers_validator, fit_probe_classifier, result_name
 
 
 @attrs.frozen
@@ -52,7 +52,7 @@ class ImageLinearConfig:
         l2: L2 weight of the linear classifier.
         classifiers: ``linear`` and/or ``mlp`` (AMDIM's second protocol: one hidden layer
             of 1024 units); the MLP's results are named ``<features>_mlp``.
-        mlp: the MLP's options (:class:`cpcframe.mlp_probe.MLPProbeConfig`).
+        mlp: the MLP's options (:class:`cpcframe.probing.mlp.MLPProbeConfig`).
         pictures: matching-score pictures to write (AMDIM only; 0 = none).
         picture_scale: the local map the pictures score against.
         feature_name: name of the trained model's feature set ("" = ``amdim`` for the
@@ -182,7 +182,7 @@ class ImageLinearProbe(Probe):
     def pictures(self, model, dataset, indices: list[int], sampler, context: ProbeContext) -> list:
         """AMDIM's matching-score maps for the first ``pictures`` test images (when the
         model is multiscale, the sampler makes two views and there is a run directory)."""
-        from cpcframe_image.pictures import save_match_maps
+        from cpcframe_image.amdim.pictures import save_match_maps
 
         cfg = self.config
         if not cfg.pictures or context.run_dir is None or getattr(sampler, "num_views", 1) != 2:

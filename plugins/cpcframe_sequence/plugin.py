@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_sequence import context_models, step_critic
+from cpcframe_sequence import context_models
+from cpcframe_sequence import critics as step_critic
 
 
 @hookimpl

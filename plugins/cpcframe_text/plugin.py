@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_text import encoders, hf_encoder, probe, sources, synthetic, views
+from cpcframe_text import encoders, hf_encoder, probe, views
+from cpcframe_text.data import sources, synthetic
 
 
 @hookimpl

@@ -22,10 +22,10 @@ from torch import Tensor
 
 from cpcframe import Probe, ProbeContext, UserError
 from cpcframe.config.validators import fraction, non_negative, positive
-from cpcframe.mlp_probe import MLPProbeConfig
-from cpcframe.probe_classifiers import (classifiers_validator, cross_validate_probe, result_name,
+from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe.probing.classifiers import (classifiers_validator, cross_validate_probe, result_name,
                                        train_test_probe)
-from cpcframe_text.labelled import LabelledSet, TaskConfig, read_task
+from cpcframe_text.data.labelled import LabelledSet, TaskConfig, read_task
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class SentenceClassificationConfig:
 
     Attributes:
         tasks: the tasks, e.g. ``[{name = "MR", format = "mr", path = "senteval/MR"}]``
-            (see :class:`~cpcframe_text.labelled.TaskConfig`).
+            (see :class:`~cpcframe_text.data.labelled.TaskConfig`).
         folds: cross-validation folds for tasks without a ``test_file`` (SentEval: 10).
         level: ``latent`` (sentence encoder output) or ``context`` (GRU state).
         l2: candidate L2 penalties; with several, each fold picks the best on a held-out
@@ -54,7 +54,7 @@ class SentenceClassificationConfig:
             provides one.
         classifiers: ``linear`` (the papers' protocol) and/or ``mlp`` (one hidden layer,
             trained on the same folds); the MLP's results are named ``<features>_mlp``.
-        mlp: the MLP's options (:class:`cpcframe.mlp_probe.MLPProbeConfig`).
+        mlp: the MLP's options (:class:`cpcframe.probing.mlp.MLPProbeConfig`).
     """
 
     tasks: list[TaskConfig] = attrs.field(factory=list)
@@ -87,7 +87,7 @@ def _dataset_config(recipe: Any) -> Any:
 
 def run_tokenizer(context: ProbeContext) -> tuple[Any, bool]:
     """The run's tokenizer and whether to add special tokens."""
-    from cpcframe_text.tokenizer import load_run_tokenizer, load_tokenizer
+    from cpcframe_text.data.tokenizer import load_run_tokenizer, load_tokenizer
 
     settings = getattr(_dataset_config(context.recipe), "tokenizer", None)
     add_special = bool(getattr(settings, "add_special_tokens", False))
@@ -110,7 +110,7 @@ class SentenceClassification(Probe):
     def _task_data(self, task: TaskConfig, context: ProbeContext) -> tuple[LabelledSet, LabelledSet | None]:
         if task.format != "synthetic":
             return read_task(task)
-        from cpcframe_text.synthetic import SyntheticCorpus, SyntheticTextConfig
+        from cpcframe_text.data.synthetic import SyntheticCorpus, SyntheticTextConfig
 
         dataset = _dataset_config(context.recipe)
         if not isinstance(dataset, SyntheticTextConfig):
@@ -153,7 +153,7 @@ class SentenceClassification(Probe):
 
     # ---- the probe -----------------------------------------------------------------
     def run(self, model: Any, context: ProbeContext) -> dict[str, dict[str, float]]:
-        from cpcframe_text.tokenizer import encode, vocabulary_size
+        from cpcframe_text.data.tokenizer import encode, vocabulary_size
 
         if not self.config.tasks:
             raise UserError("sentence_classification: no tasks; set probe.tasks = "

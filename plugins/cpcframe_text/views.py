@@ -78,7 +78,7 @@ class SentenceWindows(ViewSampler):
 
     def example(self) -> Example:
         """A document of ``window + 3`` random sentences (contract tests)."""
-        from cpcframe_text.corpus import Document
+        from cpcframe_text.data.cache import Document
 
         g = torch.Generator().manual_seed(0)
         lengths = torch.randint(1, self.max_tokens + 5, (self.window + 3,), generator=g).tolist()
@@ -106,15 +106,15 @@ class SentenceWindows(ViewSampler):
         """A UTF-8 text file as one view: all its sentences, in order, with the run's tokenizer.
 
         The file is cut into sentences as a ``format = "text"`` corpus is (blank lines end
-        paragraphs; see :mod:`cpcframe_text.splitting`), each sentence is tokenized with
+        paragraphs; see :mod:`cpcframe_text.data.splitting`), each sentence is tokenized with
         the tokenizer the run saved in ``run_dir / "tokenizer"`` and cut to ``max_tokens``
         tokens as in training. The view is ``{"ids": (S, L) long, "mask": (S, L) bool}``
         with ``S`` the file's sentences (not limited to ``window``: the encoder and GRU
         take any length), so ``cpcframe embed`` gives one vector per sentence: ``(S, C)``
         latents (sentence embeddings) or ``(S, H)`` contexts. Key: the file's stem.
         """
-        from cpcframe_text.splitting import split_sentences
-        from cpcframe_text.tokenizer import META_FILE, encode, load_run_tokenizer, run_tokenizer_dir
+        from cpcframe_text.data.splitting import split_sentences
+        from cpcframe_text.data.tokenizer import META_FILE, encode, load_run_tokenizer, run_tokenizer_dir
 
         if run_dir is None:
             raise UserError("sentence_windows needs the run directory to read text (its tokenizer/ folder)")

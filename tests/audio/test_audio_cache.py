@@ -10,8 +10,8 @@ import pytest
 import soundfile
 
 from audiodata import write_speakers, write_utterance
-from cpcframe import DatasetContext
-from cpcframe_audio.librispeech import LibriSpeechConfig, build_librispeech
+from cpcframe import DatasetRequest
+from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def reads(monkeypatch):
 
 
 def build(root, tmp_path, **options):
-    context = DatasetContext(cache_dir=tmp_path / "cache")
+    context = DatasetRequest(cache_dir=tmp_path / "cache")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_librispeech(LibriSpeechConfig(root=str(root), decode_workers=1, **options),

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from audiodata import write_utterance
-from cpcframe import DatasetContext, Example, UserError
-from cpcframe_audio.librispeech import LibriSpeechConfig, build_librispeech
+from cpcframe import DatasetRequest, Example, UserError
+from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 
 def build(root, tmp_path, split="train", min_length=0, **options):
-    context = DatasetContext(split=split, cache_dir=tmp_path / "cache", min_length=min_length)
+    context = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=min_length)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = build_librispeech(LibriSpeechConfig(root=str(root), **options), context=context)

@@ -10,7 +10,7 @@ from audiodata import LIBRISPEECH_RECIPE
 from cpcframe.build import build_model, build_view_sampler
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
-from cpcframe_audio.encoder import AudioEncoderConfig, ChannelNorm, CPCAudioEncoder
+from cpcframe_audio.encoders import AudioEncoderConfig, ChannelNorm, CPCAudioEncoder
 
 
 def paper_model(*sets: str, context: str = "", tmp_path=None):

@@ -13,9 +13,9 @@ import warnings
 import pytest
 
 from audiodata import LIBRISPEECH_RECIPE, REAL_DATA, run_args
-from cpcframe import DatasetContext
+from cpcframe import DatasetRequest
 from cpcframe.cli import main
-from cpcframe_audio.librispeech import LibriSpeechConfig, build_librispeech
+from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 pytestmark = pytest.mark.skipif(not (REAL_DATA / "test_db").is_dir(),
                                 reason=f"no real LibriSpeech sample at {REAL_DATA}")
@@ -27,7 +27,7 @@ def build(tmp_path, **options):
     config = LibriSpeechConfig(root=str(REAL_DATA / "test_db"), **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = build_librispeech(config, context=DatasetContext(cache_dir=tmp_path / "cache", min_length=20480))
+        ds = build_librispeech(config, context=DatasetRequest(cache_dir=tmp_path / "cache", min_length=20480))
     return ds, [str(w.message) for w in caught]
 
 

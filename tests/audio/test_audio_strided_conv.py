@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cpcframe_audio.encoder import AudioEncoderConfig, CPCAudioEncoder
+from cpcframe_audio.encoders import AudioEncoderConfig, CPCAudioEncoder
 from cpcframe_audio.strided_conv import _ShiftedGemm, conv1d_channels_last, shifted_gemm_applies
 
 # (in_channels, out_channels, kernel, stride, padding, bias, length): the paper's layers in

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import soundfile
 
-from cpcframe import DatasetContext, UserError
-from cpcframe_audio import synth
-from cpcframe_audio.synthetic import SyntheticSpeechConfig, build_synthetic_speech, corpus_root
+from cpcframe import DatasetRequest, UserError
+from cpcframe_audio.data import synth
+from cpcframe_audio.data.synthetic import SyntheticSpeechConfig, build_synthetic_speech, corpus_root
 
 SMALL = dict(speakers=4, utterances_per_speaker=4, min_seconds=0.6, max_seconds=1.0)
 
 
 def build(tmp_path, split="train", **options):
     config = SyntheticSpeechConfig(**{**SMALL, **options})
-    context = DatasetContext(split=split, cache_dir=tmp_path / "cache", min_length=1600)
+    context = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=1600)
     return config, context, build_synthetic_speech(config, context=context)
 
 

@@ -23,9 +23,9 @@ import torch.multiprocessing as mp
 from cpcframe.build import build_loader
 from cpcframe.config.loader import load_recipe
 from cpcframe.contrast import Contrast
-from cpcframe.training import checkpoint as ckpt
-from cpcframe.training.distributed import DistributedContext, finish_process_group
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs import storage as ckpt
+from cpcframe.training.distributed import DistributedRuntime, finish_process_group
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer
 
 from testpaths import ROOT, TESTS, cli_env
@@ -73,7 +73,7 @@ def worker(rank, world, store, out):
         from cpcframe.plugins import default_registry
 
         registry = default_registry()
-        ctx = DistributedContext.from_environment("cpu")
+        ctx = DistributedRuntime.from_environment("cpu")
         assert ctx.enabled and ctx.rank == rank and ctx.world_size == world
         results = {}
         for name, overrides in VARIANTS.items():
@@ -113,7 +113,7 @@ def relative_error(a, b):
 
 def test_two_processes_equal_one_process_on_the_global_batch(ranks, registry, tmp_path):
     recipe = load_recipe(TOY, registry, EXACT[:-1] + [f"data.batch_size={WORLD * LOCAL_BATCH}"])
-    ref_grads, ref_metrics = one_step(recipe, registry, tmp_path / "single", DistributedContext())
+    ref_grads, ref_metrics = one_step(recipe, registry, tmp_path / "single", DistributedRuntime())
 
     gathered = [r["gathered"] for r in ranks]
     for name, ref in ref_grads.items():

@@ -14,10 +14,10 @@ import cpcframe
 from cpcframe.build import build_model
 from cpcframe.cli import main
 from cpcframe.config.loader import load_recipe
-from cpcframe.embedding import load_features, read_views
+from cpcframe.runs.embedding import load_features, read_views
 from cpcframe.errors import UserError
-from cpcframe.training import checkpoint as ckpt
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs import storage as ckpt
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer
 from cpcframe.views import ViewSampler
 

@@ -42,7 +42,7 @@ def example():
     sys.path.insert(0, str(EXAMPLE))
     try:
         plugin = importlib.import_module("cpcframe_example_sensors.plugin")
-        demo = importlib.import_module("cpcframe_example_sensors.demo")
+        demo = importlib.import_module("cpcframe_example_sensors.data.synthetic")
         pm = make_plugin_manager([plugin], autoload=True)
         yield plugin, demo, build_registry(pm)
     finally:
@@ -99,8 +99,8 @@ def test_dataset_groups_skipped_and_splits(example, demo_root, tmp_path):
     config = build.config(root=str(demo_root), test_every=3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train = build.build(config, context=cpcframe.DatasetContext(split="train", cache_dir=tmp_path, min_length=64))
-        test = build.build(config, context=cpcframe.DatasetContext(split="test", cache_dir=tmp_path, min_length=64))
+        train = build.build(config, context=cpcframe.DatasetRequest(split="train", cache_dir=tmp_path, min_length=64))
+        test = build.build(config, context=cpcframe.DatasetRequest(split="test", cache_dir=tmp_path, min_length=64))
     # 9 good files + s98_short + s99_broken = 11 files; every 3rd is test: 3 + 1 of them.
     assert len(train) + len(test) == 9
     assert train.skipped.get("unreadable", 0) + test.skipped.get("unreadable", 0) == 1
@@ -119,7 +119,7 @@ def test_dataset_groups_skipped_and_splits(example, demo_root, tmp_path):
 def test_dataset_cache_is_reused_and_refreshed(example, demo_root, tmp_path):
     build = example[2].get("dataset", "sensor_csv")
     config = build.config(root=str(demo_root), test_every=0)
-    context = cpcframe.DatasetContext(cache_dir=tmp_path, min_length=64)
+    context = cpcframe.DatasetRequest(cache_dir=tmp_path, min_length=64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = build.build(config, context=context)
@@ -142,10 +142,10 @@ def pickle_roundtrip(obj):
 def test_dataset_missing_folder_is_a_user_error(example, tmp_path):
     build = example[2].get("dataset", "sensor_csv")
     with pytest.raises(cpcframe.UserError, match="does not exist"):
-        build.build(build.config(root=str(tmp_path / "nope")), context=cpcframe.DatasetContext(cache_dir=tmp_path))
+        build.build(build.config(root=str(tmp_path / "nope")), context=cpcframe.DatasetRequest(cache_dir=tmp_path))
     (tmp_path / "empty").mkdir()
     with pytest.raises(cpcframe.UserError, match=r"no \*\.csv"):
-        build.build(build.config(root=str(tmp_path / "empty")), context=cpcframe.DatasetContext(cache_dir=tmp_path))
+        build.build(build.config(root=str(tmp_path / "empty")), context=cpcframe.DatasetRequest(cache_dir=tmp_path))
 
 
 def test_configs_reject_bad_values(example):
@@ -212,7 +212,7 @@ def test_installed_plugin_is_listed_with_name_and_version(installed, tmp_path):
 def test_installed_plugin_trains_and_probes_its_recipe(installed, tmp_path):
     env = plugin_env(installed, tmp_path / "cache")
     data = tmp_path / "sensors"
-    demo = subprocess.run([sys.executable, "-m", "cpcframe_example_sensors.demo", str(data),
+    demo = subprocess.run([sys.executable, "-m", "cpcframe_example_sensors.data.synthetic", str(data),
                            "--subjects", "4", "--recordings", "3", "--length", "600"],
                           env=env, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr

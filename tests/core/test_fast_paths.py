@@ -12,7 +12,7 @@ import torch
 from cpcframe.batch import Batch
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer, to_channels_last
 
 from testpaths import TESTS

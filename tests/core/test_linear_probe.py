@@ -1,10 +1,10 @@
-"""The shared linear evaluation (``cpcframe.linear_probe``): fits, standardisation, folds."""
+"""The shared linear evaluation (``cpcframe.probing.linear``): fits, standardisation, folds."""
 
 from __future__ import annotations
 
 import torch
 
-from cpcframe.linear_probe import cross_validate, fit, train_test
+from cpcframe.probing.linear import cross_validate, fit, train_test
 
 
 def blobs(n_per_class: int, classes: int, dim: int, spread: float, seed: int):

@@ -6,9 +6,9 @@ import attrs
 import pytest
 import torch
 
-from cpcframe.linear_probe import LinearClassifier
-from cpcframe.mlp_probe import MLPClassifier, MLPProbeConfig, fit_mlp_classifier, mlp
-from cpcframe.probe_classifiers import classifiers_validator, fit_probe_classifier, result_name
+from cpcframe.probing.linear import LinearClassifier
+from cpcframe.probing.mlp import MLPClassifier, MLPProbeConfig, fit_mlp_classifier, mlp
+from cpcframe.probing.classifiers import classifiers_validator, fit_probe_classifier, result_name
 
 SMALL = MLPProbeConfig(hidden=32, epochs=30, batch_size=64, min_steps=0)
 
@@ -92,8 +92,8 @@ def test_result_names():
 
 
 def test_cross_validation_and_fixed_split_with_either_classifier():
-    from cpcframe.linear_probe import cross_validate, fold_masks
-    from cpcframe.probe_classifiers import cross_validate_probe, train_test_probe
+    from cpcframe.probing.linear import cross_validate, fold_masks
+    from cpcframe.probing.classifiers import cross_validate_probe, train_test_probe
 
     x, y = xor(400, 0)
     common = dict(l2_grid=[1e-4], validation_fraction=0.1, iterations=50, mlp=SMALL, seed=3)

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from cpcframe.config.loader import load_recipe
-from cpcframe.training import checkpoint as ckpt
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs import storage as ckpt
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
 from testpaths import ROOT, TESTS, cli_env
@@ -87,8 +87,8 @@ import os, sys, torch
 sys.path.insert(0, {tests!r})
 from cpcframe.config.loader import load_recipe
 from cpcframe.plugins import default_registry
-from cpcframe.training import checkpoint
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs import storage as checkpoint
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer
 
 real_save, calls = torch.save, [0]

@@ -11,8 +11,8 @@ import torch
 
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
-from cpcframe.training import checkpoint as ckpt
-from cpcframe.training.run_dir import RunDir
+from cpcframe.runs import storage as ckpt
+from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
 from testpaths import ROOT, TESTS, cli_env

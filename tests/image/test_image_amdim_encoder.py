@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cpcframe_image.amdim_encoder import AmdimEncoder, AmdimEncoderConfig, family, scale_sizes
-from cpcframe_image.amdim_layers import ConvResNxN
+from cpcframe_image.amdim.encoders import AmdimEncoder, AmdimEncoderConfig, family, scale_sizes
+from cpcframe_image.amdim.layers import ConvResNxN
 
 
 def tiny(image_size: int, **kw) -> AmdimEncoder:

@@ -16,8 +16,8 @@ import torch
 from cpcframe import Batch, InfoNCEConfig
 from cpcframe.infonce import info_nce
 from cpcframe.model import contrastive_loss
-from cpcframe_image.amdim_critic import AmdimCritic, AmdimCriticConfig
-from cpcframe_image.amdim_encoder import AmdimEncoder, AmdimEncoderConfig
+from cpcframe_image.amdim.critics import AmdimCritic, AmdimCriticConfig
+from cpcframe_image.amdim.encoders import AmdimEncoder, AmdimEncoderConfig
 
 TCLIP = 20.0
 

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from cpcframe import DatasetContext, UserError
-from cpcframe_image.base import ImageDataset
-from cpcframe_image.folder import ImageFolder, ImageFolderConfig, build_image_folder
-from cpcframe_image.images import UnreadableImage, decode
-from cpcframe_image.shapes import CLASSES, write_shapes
-from cpcframe_image.tv_datasets import CifarConfig, STL10Config, build_cifar10, build_cifar100, build_stl10
+from cpcframe import DatasetRequest, UserError
+from cpcframe_image.data.base import ImageDataset
+from cpcframe_image.data.folder import ImageFolder, ImageFolderConfig, build_image_folder
+from cpcframe_image.data.images import UnreadableImage, decode
+from cpcframe_image.data.synthetic import CLASSES, write_shapes
+from cpcframe_image.data.torchvision_readers import CifarConfig, STL10Config, build_cifar10, build_cifar100, build_stl10
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def ctx(split="train", tmp=None):
-    return DatasetContext(split=split, cache_dir=tmp or Path("/tmp"), seed=0)
+    return DatasetRequest(split=split, cache_dir=tmp or Path("/tmp"), seed=0)
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def _hf_dataset(tmp_path: Path, with_test: bool):
 
 
 def test_hf_images_reads_saved_dataset_and_skips_broken_images(tmp_path):
-    from cpcframe_image.hf_images import HFImagesConfig, build_hf_images
+    from cpcframe_image.data.hf_images import HFImagesConfig, build_hf_images
 
     path = _hf_dataset(tmp_path, with_test=True)
     cfg = HFImagesConfig(path=str(path), image_column="img", label_column="y")
@@ -179,7 +179,7 @@ def test_hf_images_reads_saved_dataset_and_skips_broken_images(tmp_path):
 
 
 def test_hf_images_holds_out_a_share_without_test_split(tmp_path):
-    from cpcframe_image.hf_images import HFImagesConfig, build_hf_images
+    from cpcframe_image.data.hf_images import HFImagesConfig, build_hf_images
 
     path = _hf_dataset(tmp_path, with_test=False)
     cfg = HFImagesConfig(path=str(path), image_column="img", label_column="y", test_fraction=0.2)

@@ -7,9 +7,9 @@ import torch
 
 from cpcframe import Batch, InfoNCEConfig
 from cpcframe.infonce import info_nce
-from cpcframe_image.grid_critic import GridCritic, GridCriticConfig
-from cpcframe_image.patch_encoder import PatchResNet, PatchResNetConfig
-from cpcframe_image.pixelcnn import PixelCNNConfig, PixelCNNContext
+from cpcframe_image.patches.critics import GridCritic, GridCriticConfig
+from cpcframe_image.patches.encoders import PatchResNet, PatchResNetConfig
+from cpcframe_image.patches.context_models import PixelCNNConfig, PixelCNNContext
 
 
 @pytest.mark.parametrize("bottleneck,stem,norm", [(False, "small", "layer"), (True, "imagenet", "batch")])

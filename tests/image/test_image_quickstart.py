@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import cpcframe
-from cpcframe.embedding import load_features
-from cpcframe_image.shapes import make_image, write_shapes
+from cpcframe.runs.embedding import load_features
+from cpcframe_image.data.synthetic import make_image, write_shapes
 
 from testpaths import ROOT
 

@@ -13,7 +13,7 @@ import torch
 
 from cpcframe.build import build_model
 from cpcframe.config.loader import load_recipe
-from cpcframe_image.shapes import write_shapes
+from cpcframe_image.data.synthetic import write_shapes
 
 from testpaths import ROOT
 
@@ -23,7 +23,7 @@ RECIPES = ROOT / "recipes"
 @pytest.mark.parametrize("name, size, ndf, n_rkhs, depth", [("amdim_cifar10", 32, 128, 1024, 10),
                                                              ("amdim_stl10", 64, 192, 1536, 8)])
 def test_amdim_recipes_hold_the_papers_settings(registry, name, size, ndf, n_rkhs, depth):
-    from cpcframe_image.amdim_encoder import scale_sizes
+    from cpcframe_image.amdim.encoders import scale_sizes
 
     r = load_recipe(RECIPES / f"{name}.toml", registry)
     enc = r.model.encoder.config

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cpcframe import DatasetContext
+from cpcframe import DatasetRequest
 
 tvd = pytest.importorskip("torchvision.datasets")
 
-from cpcframe_image.tv_datasets import (CifarConfig, STL10Config, build_cifar10,  # noqa: E402
+from cpcframe_image.data.torchvision_readers import (CifarConfig, STL10Config, build_cifar10,  # noqa: E402
                                         build_cifar100, build_stl10)
 
 
-def ctx(split: str, tmp: Path) -> DatasetContext:
-    return DatasetContext(split=split, cache_dir=tmp, seed=0)
+def ctx(split: str, tmp: Path) -> DatasetRequest:
+    return DatasetRequest(split=split, cache_dir=tmp, seed=0)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import torch
 
 from cpcframe import Example
 from cpcframe_image import augment as A
-from cpcframe_image.amdim_views import AmdimViews, AmdimViewsConfig
-from cpcframe_image.patch_views import ImagePatches, ImagePatchesConfig, cut_patches
+from cpcframe_image.amdim.views import AmdimViews, AmdimViewsConfig
+from cpcframe_image.patches.views import ImagePatches, ImagePatchesConfig, cut_patches
 
 
 def gradient_image(h=48, w=40) -> Example:
@@ -136,7 +136,7 @@ def test_inference_views_read_a_file_deterministically(tmp_path):
     """``cpcframe embed`` input: the file resized and centre-cropped like the probe's view."""
     from PIL import Image
 
-    from cpcframe_image.images import decode
+    from cpcframe_image.data.images import decode
 
     ex = gradient_image(48, 40)
     path = tmp_path / "photo.png"

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import cpcframe_text.corpus as corpus_mod
+import cpcframe_text.data.cache as corpus_mod
 from cpcframe import UserError
-from cpcframe_text.sources import (HFTextConfig, TextFilesConfig, TextFolderConfig, build_hf_text,
+from cpcframe_text.data.sources import (HFTextConfig, TextFilesConfig, TextFolderConfig, build_hf_text,
                                    build_text_files, build_text_folder)
-from cpcframe_text.synthetic import SyntheticCorpus, SyntheticTextConfig, build_synthetic_text
-from cpcframe_text.tokenizer import TokenizerConfig
+from cpcframe_text.data.synthetic import SyntheticCorpus, SyntheticTextConfig, build_synthetic_text
+from cpcframe_text.data.tokenizer import TokenizerConfig
 from cpcframe_text.views import SentenceWindows, SentenceWindowsConfig
 
 from textdata import context, make_document

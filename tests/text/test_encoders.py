@@ -9,8 +9,8 @@ from cpcframe import ContrastiveModel, InfoNCEConfig, UserError
 from cpcframe.batch import Batch
 from cpcframe.model import contrastive_loss
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
-from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
-from cpcframe_text.corpus import Document
+from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
+from cpcframe_text.data.cache import Document
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
 from cpcframe_text.hf_encoder import HFSentenceEncoderConfig, build_hf_sentence_encoder
 from cpcframe_text.views import SentenceWindows, SentenceWindowsConfig, pad_sentences

@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from cpcframe import ContrastiveModel, ProbeContext, UserError
-from cpcframe.mlp_probe import MLPProbeConfig
+from cpcframe.probing.mlp import MLPProbeConfig
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
-from cpcframe_sequence.step_critic import StepCriticConfig, build_step_critic
+from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
-from cpcframe_text.labelled import TaskConfig, read_task
-from cpcframe.linear_probe import cross_validate, train_test
+from cpcframe_text.data.labelled import TaskConfig, read_task
+from cpcframe.probing.linear import cross_validate, train_test
 from cpcframe_text.probe import SentenceClassification, SentenceClassificationConfig
-from cpcframe_text.synthetic import SyntheticTextConfig
-from cpcframe_text.tokenizer import TokenizerConfig, train_tokenizer
+from cpcframe_text.data.synthetic import SyntheticTextConfig
+from cpcframe_text.data.tokenizer import TokenizerConfig, train_tokenizer
 
 
 def write(path, text, encoding="utf-8"):
@@ -128,7 +128,7 @@ def test_probe_run_with_file_and_synthetic_tasks(tmp_path):
     lines = [f"{'good' if i % 2 else 'bad'}\t{'fine nice great' if i % 2 else 'poor sad awful'} thing {i}"
              for i in range(40)]
     path = write(tmp_path / "tab.txt", "\n".join(lines))
-    from cpcframe_text.synthetic import SyntheticCorpus
+    from cpcframe_text.data.synthetic import SyntheticCorpus
     vocabulary = [w for t in SyntheticCorpus(dataset_config).topics for w in t] + SyntheticCorpus(dataset_config).common
     run = make_run(tmp_path, [line.split("\t")[1] for line in lines] + [" ".join(vocabulary)])
     recipe = SimpleNamespace(data=SimpleNamespace(dataset=SimpleNamespace(config=dataset_config),

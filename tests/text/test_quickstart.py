@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cpcframe_text.synthetic import SyntheticCorpus, SyntheticTextConfig
+from cpcframe_text.data.synthetic import SyntheticCorpus, SyntheticTextConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "quickstart_text.toml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cpcframe_text.splitting import normalize, split_blocks, split_sentences
+from cpcframe_text.data.splitting import normalize, split_blocks, split_sentences
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cpcframe_text.tokenizer as tokmod
+import cpcframe_text.data.tokenizer as tokmod
 from cpcframe import UserError
-from cpcframe_text.sources import TextFolderConfig, build_text_folder
-from cpcframe_text.tokenizer import TokenizerConfig, load_run_tokenizer
+from cpcframe_text.data.sources import TextFolderConfig, build_text_folder
+from cpcframe_text.data.tokenizer import TokenizerConfig, load_run_tokenizer
 
 from textdata import context
 

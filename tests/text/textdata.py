@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cpcframe import DatasetContext
+from cpcframe import DatasetRequest
 
 WORDS = ("river stone cloud lamp table garden window paper music letter horse road "
          "winter summer bread coffee silver forest bridge candle").split()
@@ -20,6 +20,6 @@ def make_document(index: int, sentences: int) -> str:
     return " ".join(out)
 
 
-def context(tmp_path: Path, *, run: str | None = "run", min_length: int = 4, cache: str = "cache") -> DatasetContext:
-    return DatasetContext(cache_dir=tmp_path / cache, min_length=min_length,
+def context(tmp_path: Path, *, run: str | None = "run", min_length: int = 4, cache: str = "cache") -> DatasetRequest:
+    return DatasetRequest(cache_dir=tmp_path / cache, min_length=min_length,
                           run_dir=(tmp_path / run) if run else None)

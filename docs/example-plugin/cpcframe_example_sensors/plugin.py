@@ -17,7 +17,7 @@ from cpcframe_example_sensors.config import (SensorActivityConfig, SensorConvCon
 
 def build_sensor_csv(config: SensorCSVConfig, *, context: Any) -> Any:
     """CSV sensor recordings, one per file; group = subject (file-name prefix)."""
-    from cpcframe_example_sensors.dataset import SensorCSV
+    from cpcframe_example_sensors.data.sensor_csv import SensorCSV
 
     return SensorCSV(config, context=context)
 
@@ -31,7 +31,7 @@ def build_sensor_windows(config: SensorWindowsConfig) -> Any:
 
 def build_sensor_conv(config: SensorConvConfig) -> Any:
     """Strided 1-D convolutions over sensor channels: (B, C_in, S) -> (B, S // 8, C)."""
-    from cpcframe_example_sensors.encoder import SensorConv
+    from cpcframe_example_sensors.encoders import SensorConv
 
     return SensorConv(config)
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from cpcframe import ContrastiveModel, DatasetContext, Probe, ProbeContext, UserError
-from cpcframe.probe import ProbeResults
+from cpcframe import ContrastiveModel, DatasetRequest, Probe, ProbeContext, UserError
+from cpcframe.probing.interface import ProbeResults
 from cpcframe_example_sensors.config import SensorActivityConfig
-from cpcframe_example_sensors.dataset import SensorCSV
+from cpcframe_example_sensors.data.sensor_csv import SensorCSV
 
 #: A recording ``(C, S)`` -> frame features ``(T, D)``.
 FrameFeatures = Callable[[Tensor], Tensor]
@@ -92,7 +92,7 @@ class SensorActivityProbe(Probe):
         # The same recordings training could use (at least one view long).
         min_length = int(getattr(recipe.data.views.config, "window", 0))
         splits = {split: SensorCSV(recipe.data.dataset.config,
-                                   context=DatasetContext(split=split, seed=context.seed,
+                                   context=DatasetRequest(split=split, seed=context.seed,
                                                           min_length=min_length, run_dir=context.run_dir))
                   for split in ("train", "test")}
         for split, dataset in splits.items():

@@ -1,0 +1,1 @@
+"""Probing frozen features: the Probe interface and the classifiers probes fit."""

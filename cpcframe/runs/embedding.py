@@ -1,0 +1,187 @@
+"""Features of input files from a trained model (``cpcframe embed`` and ``LoadedModel.embed``).
+
+The recipe's view sampler reads each file into unbatched views
+(:meth:`cpcframe.ViewSampler.inference_views`), views of equal shape are stacked into
+batches, the encoder (``level="latent"``, z) or encoder + context model
+(``level="context"``, c) runs on them, and every view's features, without the batch
+axis, become one array named by the view's key: ``(T, C)`` for a sequence, ``(H, W, C)``
+for a grid, and one array per scale (``key/scale``) for multi-scale encoders (AMDIM).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+from torch import Tensor
+
+from cpcframe.batch import View, stack_views
+from cpcframe.errors import UserError
+
+if TYPE_CHECKING:
+    from cpcframe.runs.loading import LoadedModel
+
+LEVELS = ("latent", "context")
+FORMATS = (".npz", ".safetensors")
+#: What an unreadable input raises (soundfile: RuntimeError; PIL: OSError; parsing: ValueError).
+READ_ERRORS = (OSError, ValueError, RuntimeError, UserError)
+
+
+@attrs.frozen
+class EmbedResult:
+    """What :func:`embed_files` produced.
+
+    Attributes:
+        features: key -> float32 array (no batch axis), in input order.
+        sources: key -> the input file it came from.
+        skipped: reason -> count of input files that could not be used.
+    """
+
+    features: dict[str, np.ndarray]
+    sources: dict[str, Path]
+    skipped: dict[str, int]
+
+
+def _warn(message: str) -> None:
+    print(f"cpcframe: warning: {message}", file=sys.stderr)
+
+
+def _signature(view: View) -> Any:
+    """Views with equal signatures can be stacked into one batch."""
+    if isinstance(view, Tensor):
+        return (tuple(view.shape), view.dtype)
+    return tuple(sorted((k, tuple(t.shape), t.dtype) for k, t in view.items()))
+
+
+def read_views(view_sampler: Any, paths: Sequence[str | Path], *, run_dir: Path | None = None,
+               warn: Callable[[str], None] = _warn,
+               skipped: dict[str, int] | None = None) -> Iterator[tuple[str, Path, View]]:
+    """``(key, path, view)`` of every input; unreadable files are skipped, warned and counted.
+
+    Raises:
+        UserError: a path does not exist or is a directory, the sampler cannot read files,
+            or two inputs give the same key.
+    """
+    skipped = {} if skipped is None else skipped
+    seen: dict[str, Path] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            raise UserError(f"{path} is a directory; pass its files (e.g. {path}/*)")
+        if not path.exists():
+            raise UserError(f"no such input file: {path}")
+        try:
+            views = view_sampler.inference_views(path, run_dir=run_dir)
+        except NotImplementedError:
+            raise UserError(f"the run's view sampler ({type(view_sampler).__name__}) cannot read input "
+                            "files: its plugin does not implement ViewSampler.inference_views") from None
+        except READ_ERRORS as exc:
+            warn(f"skipping {path}: {exc}")
+            skipped["unreadable"] = skipped.get("unreadable", 0) + 1
+            continue
+        if not views:
+            warn(f"skipping {path}: nothing to embed in it")
+            skipped["empty"] = skipped.get("empty", 0) + 1
+            continue
+        for key, view in views:
+            if key in seen:
+                raise UserError(f"inputs {seen[key]} and {path} both give the key {key!r}; "
+                                "rename one of them or embed them separately")
+            seen[key] = path
+            yield key, path, view
+
+
+def _batches(items: Iterable[tuple[str, Path, View]], batch_size: int
+             ) -> Iterator[list[tuple[str, Path, View]]]:
+    """Consecutive items of equal view shape, at most ``batch_size`` at a time."""
+    batch: list[tuple[str, Path, View]] = []
+    for item in items:
+        if batch and (len(batch) == batch_size or _signature(item[2]) != _signature(batch[0][2])):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
+def _unbatch(features: Any, n: int) -> list[dict[str, np.ndarray]]:
+    """Per item: ``{"": array}`` for a tensor, ``{scale: array}`` for a mapping of scales."""
+    maps = {"": features} if isinstance(features, Tensor) else dict(features)
+    out: list[dict[str, np.ndarray]] = [{} for _ in range(n)]
+    for scale, tensor in maps.items():
+        array = tensor.detach().float().cpu().numpy()
+        for i in range(n):
+            out[i][scale] = np.ascontiguousarray(array[i])
+    return out
+
+
+def embed_files(loaded: "LoadedModel", paths: Sequence[str | Path], *, level: str = "context",
+                batch_size: int = 16, warn: Callable[[str], None] = _warn) -> EmbedResult:
+    """Features of every input file (see the module docstring).
+
+    Raises:
+        UserError: a bad ``level`` or ``batch_size``, a missing input, a sampler that cannot
+            read files, duplicate keys, or no usable input at all.
+    """
+    if level not in LEVELS:
+        raise UserError(f"level must be one of {LEVELS}, got {level!r}")
+    if batch_size < 1:
+        raise UserError(f"batch size must be >= 1, got {batch_size}")
+    sampler = loaded.view_sampler()
+    skipped: dict[str, int] = {}
+    features: dict[str, np.ndarray] = {}
+    sources: dict[str, Path] = {}
+    items = read_views(sampler, paths, run_dir=loaded.run_dir, warn=warn, skipped=skipped)
+    for batch in _batches(items, batch_size):
+        stacked = stack_views([view for _, _, view in batch])
+        per_item = _unbatch(loaded.encode(stacked, level=level), len(batch))
+        for (key, path, _), maps in zip(batch, per_item):
+            for scale, array in maps.items():
+                name = f"{key}/{scale}" if scale else key
+                features[name] = array
+                sources[name] = path
+    if not features:
+        detail = ", ".join(f"{k}: {v}" for k, v in skipped.items())
+        raise UserError(f"no input could be embedded ({detail or 'no input'})")
+    return EmbedResult(features, sources, skipped)
+
+
+def save_features(path: str | Path, features: dict[str, np.ndarray],
+                  metadata: dict[str, str] | None = None) -> Path:
+    """Write ``features`` as ``.npz`` (NumPy) or ``.safetensors``, chosen by the suffix.
+
+    Written atomically (a temporary file renamed into place).
+    """
+    from cpcframe.runs.storage import write_atomic
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise UserError(f"--out must end in {' or '.join(FORMATS)}, got {path.name!r}")
+    if suffix == ".npz":
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:  # a file object: np.savez must not add ".npz"
+                np.savez(handle, **features)
+    else:
+        from safetensors.numpy import save_file
+
+        def write(tmp: Path) -> None:
+            save_file({k: np.ascontiguousarray(v) for k, v in features.items()}, str(tmp),
+                      metadata=metadata)
+    write_atomic(path, write)
+    return path
+
+
+def load_features(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a file written by :func:`save_features`."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))

@@ -1,0 +1,1 @@
+"""Sensor recordings: the CSV dataset, its decoded cache and the synthetic demo data."""

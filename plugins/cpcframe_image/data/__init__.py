@@ -1,0 +1,1 @@
+"""Image datasets: folders, torchvision readers, Hugging Face images and the synthetic shapes."""
