@@ -15,12 +15,11 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from cpcframe.runs.atomic import publish_dir  # re-exported: datasets publish caches with it
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +32,6 @@ def cache_key(settings: Any, length: int = 20) -> str:
     """
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-def publish_dir(final: Path, fill: Callable[[Path], None], marker: str | None = None) -> bool:
-    """Make folder ``final`` by ``fill(tmp)`` on a new temporary folder next to it, then a rename.
-
-    An interrupted ``fill`` leaves no ``final`` (the temporary folder is removed). When
-    another process published ``final`` first (it exists, with ``marker`` inside when one
-    is given), that folder is kept and ours is dropped. Returns whether ours was published.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        fill(tmp)
-        try:
-            os.rename(tmp, final)  # atomic; fails when a non-empty ``final`` exists
-            return True
-        except OSError:
-            if not final.is_dir() or (marker is not None and not (final / marker).is_file()):
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-            return False
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @contextlib.contextmanager

@@ -13,22 +13,31 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
 from torch import Tensor
 
 from cpcframe.batch import View, stack_views
+from cpcframe.encoder import Features
 from cpcframe.errors import UserError
 
-if TYPE_CHECKING:
-    from cpcframe.runs.loading import LoadedModel
-
 LEVELS = ("latent", "context")
-FORMATS = (".npz", ".safetensors")
 #: What an unreadable input raises (soundfile: RuntimeError; PIL: OSError; parsing: ValueError).
 READ_ERRORS = (OSError, ValueError, RuntimeError, UserError)
+
+
+class Embedder(Protocol):
+    """What embedding needs of a trained model (:class:`cpcframe.runs.LoadedModel` is one)."""
+
+    run_dir: Path | None
+
+    def view_sampler(self) -> Any:
+        """The run's :class:`cpcframe.ViewSampler` (reads input files)."""
+
+    def encode(self, view: View, level: str = "context") -> Features:
+        """Features of a batched view, without gradient."""
 
 
 @attrs.frozen
@@ -119,7 +128,7 @@ def _unbatch(features: Any, n: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def embed_files(loaded: "LoadedModel", paths: Sequence[str | Path], *, level: str = "context",
+def embed_files(loaded: Embedder, paths: Sequence[str | Path], *, level: str = "context",
                 batch_size: int = 16, warn: Callable[[str], None] = _warn) -> EmbedResult:
     """Features of every input file (see the module docstring).
 
@@ -150,38 +159,13 @@ def embed_files(loaded: "LoadedModel", paths: Sequence[str | Path], *, level: st
     return EmbedResult(features, sources, skipped)
 
 
-def save_features(path: str | Path, features: dict[str, np.ndarray],
-                  metadata: dict[str, str] | None = None) -> Path:
-    """Write ``features`` as ``.npz`` (NumPy) or ``.safetensors``, chosen by the suffix.
-
-    Written atomically (a temporary file renamed into place).
-    """
-    from cpcframe.runs.storage import write_atomic
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
-        raise UserError(f"--out must end in {' or '.join(FORMATS)}, got {path.name!r}")
-    if suffix == ".npz":
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:  # a file object: np.savez must not add ".npz"
-                np.savez(handle, **features)
-    else:
-        from safetensors.numpy import save_file
-
-        def write(tmp: Path) -> None:
-            save_file({k: np.ascontiguousarray(v) for k, v in features.items()}, str(tmp),
-                      metadata=metadata)
-    write_atomic(path, write)
-    return path
-
-
-def load_features(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a file written by :func:`save_features`."""
-    path = Path(path)
-    if path.suffix.lower() == ".npz":
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
+def embed_file(loaded: Embedder, path: str | Path, *, level: str = "context") -> dict[str, np.ndarray]:
+    """Features of one input file, ``{key: array}``; an unusable file is a :class:`UserError`
+    (with the reason it was skipped) rather than a warning."""
+    problems: list[str] = []
+    try:
+        return embed_files(loaded, [path], level=level, warn=problems.append).features
+    except UserError:
+        if problems:
+            raise UserError(problems[0]) from None
+        raise

@@ -1,60 +1,136 @@
-"""The run directory: its files and the lock that keeps two runs out of one directory."""
+"""The run directory: the one place that names its files.
+
+A run directory written by ``cpcframe run`` holds:
+
+=========================  ==========================================================
+``recipe.toml``            the resolved recipe (every default filled in), plain TOML
+``model.safetensors``      the weights only (no pickle); what :func:`cpcframe.load` reads
+``checkpoint.pt``          the training state for ``--resume`` (tensors and plain values)
+``metrics.jsonl``          one JSON record per logged step
+``curves.png``             the training curves
+``summary.json``           final step, metrics, seconds, skipped items
+``probe.json``             probe accuracies, ``{task: {features: accuracy}}``
+``probe_<name>_details.json``  a probe's own details (:meth:`RunDir.probe_details`)
+``<artifact>``             a plugin's own file or folder (:meth:`RunDir.artifact`), e.g.
+                           the text plugin's ``tokenizer/``, the image probe's ``pictures/``
+``.lock``                  held by the process writing into the directory
+=========================  ==========================================================
+
+Everything that reads or writes a run goes through :class:`RunDir`; no other module
+spells these names.
+"""
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import os
+import json
 from pathlib import Path
+from typing import Any
 
 from cpcframe.errors import UserError
+from cpcframe.runs.atomic import write_text_atomic
+from cpcframe.runs.lock import DirectoryLock
+
+RECIPE = "recipe.toml"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+SUMMARY = "summary.json"
+PROBE = "probe.json"
+LOCK = ".lock"
+#: The files of the run itself; an artifact may not take one of these names.
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, LOCK)
+
+
+def _plain_name(kind: str, name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"{kind} must be a plain file or folder name, got {name!r}")
+    return name
 
 
 class RunDir:
-    """Paths of a run directory.
+    """Paths of a run directory, its lock, and reading and writing its small files.
 
-    ``recipe.toml`` (resolved recipe), ``checkpoint.pt`` (full training state),
-    ``model.safetensors`` (weights only), ``metrics.jsonl``, ``curves.png``,
-    ``summary.json``, ``probe.json``.
+    Attributes:
+        root: the directory.
+        recipe, weights, checkpoint, metrics, curves, summary, probe, lock_file: the
+            paths of its files (see the module docstring).
     """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._lock_fd: int | None = None
+        self._lock = DirectoryLock(self.root / LOCK)
 
-    recipe = property(lambda self: self.root / "recipe.toml")
-    checkpoint = property(lambda self: self.root / "checkpoint.pt")
-    weights = property(lambda self: self.root / "model.safetensors")
-    metrics = property(lambda self: self.root / "metrics.jsonl")
-    curves = property(lambda self: self.root / "curves.png")
-    summary = property(lambda self: self.root / "summary.json")
-    probe = property(lambda self: self.root / "probe.json")
-    lock_file = property(lambda self: self.root / ".lock")
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
 
+    recipe = property(lambda self: self.root / RECIPE)
+    weights = property(lambda self: self.root / WEIGHTS)
+    checkpoint = property(lambda self: self.root / CHECKPOINT)
+    metrics = property(lambda self: self.root / METRICS)
+    curves = property(lambda self: self.root / CURVES)
+    summary = property(lambda self: self.root / SUMMARY)
+    probe = property(lambda self: self.root / PROBE)
+    lock_file = property(lambda self: self.root / LOCK)
+
+    def probe_details(self, probe: str) -> Path:
+        """``probe_<probe>_details.json``: what a probe keeps beyond its accuracies."""
+        return self.root / f"probe_{_plain_name('a probe name', probe)}_details.json"
+
+    def artifact(self, name: str) -> Path:
+        """A plugin's own file or folder in the run (``tokenizer``, ``pictures``).
+
+        Raises:
+            ValueError: ``name`` is not a plain name, or is one of the run's own files.
+        """
+        if name in RUN_FILES:
+            raise ValueError(f"{name!r} is a file of the run itself, not an artifact name")
+        return self.root / _plain_name("an artifact name", name)
+
+    # ---- what is there ---------------------------------------------------------------
+    def holds_run(self) -> bool:
+        """Whether a run was started here (a recipe or a checkpoint exists)."""
+        return self.recipe.exists() or self.checkpoint.exists()
+
+    def require_recipe(self) -> "RunDir":
+        """This run directory, or :class:`UserError` when it has no recipe."""
+        if not self.recipe.is_file():
+            raise UserError(f"{self.root} is not a run directory (no {RECIPE})")
+        return self
+
+    # ---- small files -------------------------------------------------------------------
+    def read_json(self, path: Path) -> Any:
+        """The JSON in ``path`` (a file of this run), ``None`` when it does not exist."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read {path}: {exc}") from None
+
+    def write_json(self, path: Path, data: Any) -> Path:
+        """Write ``data`` as indented JSON to ``path``, atomically."""
+        return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+    def read_summary(self) -> dict[str, Any]:
+        """``summary.json`` (``{}`` before the run finished)."""
+        return self.read_json(self.summary) or {}
+
+    def read_probe_results(self) -> dict[str, dict[str, float]]:
+        """``probe.json`` (``{}`` before a probe ran)."""
+        return self.read_json(self.probe) or {}
+
+    def write_probe_results(self, results: dict[str, dict[str, float]]) -> Path:
+        return self.write_json(self.probe, results)
+
+    def write_probe_details(self, probe: str, details: Any) -> Path:
+        return self.write_json(self.probe_details(probe), details)
+
+    # ---- the lock ----------------------------------------------------------------------
     def lock(self) -> None:
         """Take the directory's lock or fail with a clear message (released at exit)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                holder = ""
-                try:
-                    holder = self.lock_file.read_text().strip()
-                except OSError:
-                    pass
-                who = f" (process {holder})" if holder else ""
-                raise UserError(f"another run is writing into {self.root}{who}; "
-                                "wait for it or choose another --out") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._lock.acquire()
 
     def unlock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.release()

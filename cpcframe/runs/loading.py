@@ -34,8 +34,10 @@ from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel
 from cpcframe.plugins import default_registry
 from cpcframe.registry import Registry
-from cpcframe.runs import storage as ckpt
+from cpcframe.runs.embedding import EmbedResult, embed_file, embed_files
 from cpcframe.runs.layout import RunDir
+from cpcframe.runs.weights import load_weights
+from cpcframe.runtime import resolve_device
 
 
 class LoadedModel:
@@ -79,10 +81,9 @@ class LoadedModel:
             self._view_sampler = build_view_sampler(self.recipe, self.registry)
         return self._view_sampler
 
-    def embed_files(self, paths: Sequence[str | Path], level: str = "context", batch_size: int = 16):
+    def embed_files(self, paths: Sequence[str | Path], level: str = "context",
+                    batch_size: int = 16) -> EmbedResult:
         """Features of input files; see :func:`cpcframe.runs.embedding.embed_files`."""
-        from cpcframe.runs.embedding import embed_files
-
         return embed_files(self, paths, level=level, batch_size=batch_size)
 
     def embed(self, path: str | Path, level: str = "context") -> dict[str, np.ndarray]:
@@ -92,15 +93,7 @@ class LoadedModel:
         Raises:
             UserError: the file cannot be read, or the plugin cannot read files.
         """
-        from cpcframe.runs.embedding import embed_files
-
-        problems: list[str] = []
-        try:
-            return embed_files(self, [path], level=level, warn=problems.append).features
-        except UserError:
-            if problems:
-                raise UserError(problems[0]) from None
-            raise
+        return embed_file(self, path, level=level)
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
@@ -109,19 +102,17 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
 
     Args:
         run_dir: a directory written by ``cpcframe run`` (or a copy of just those two files).
-        device: where to put the model (``"auto"``: CUDA when available).
+        device: where to put the model (``"auto"``: CUDA when available; see
+            :func:`cpcframe.runtime.resolve_device`).
         registry: components to build with (default: the installed plugins).
         overrides: ``key.path=value`` changes to the recipe (not to the model's shape).
     """
-    rd = RunDir(run_dir)
-    if not rd.recipe.is_file():
-        raise UserError(f"{rd.root} is not a cpcframe run directory (no recipe.toml)")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    rd = RunDir(run_dir).require_recipe()
+    device = resolve_device(device) if isinstance(device, str) else device
     registry = registry or default_registry()
     recipe = load_recipe(rd.recipe, registry, overrides)
     model = build_model(recipe, registry)
-    state = ckpt.load_weights(rd.weights)
+    state = load_weights(rd.weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise UserError(f"weights in {rd.weights} do not match the recipe's model "
