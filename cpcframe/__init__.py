@@ -22,9 +22,10 @@ from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
 from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
+from cpcframe.runs.layout import RunDir
 from cpcframe.views import ViewSampler
 
-__version__ = "0.1.0"
+from cpcframe._version import __version__
 
 if TYPE_CHECKING:
     from cpcframe.runs.loading import LoadedModel
@@ -43,8 +44,10 @@ def __getattr__(name: str) -> Any:
 
 
 def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel":
-    """Load a trained model from a run directory (weights + resolved recipe).
+    """Load a trained model from a run directory (weights + resolved recipe); see
+    :func:`cpcframe.runs.load_run` and ``docs/using-trained-models.md``.
 
+    ``device``: ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when available), ...
     ``overrides`` are ``key.path=value`` changes to the saved recipe that keep the model's
     shape, e.g. ``["model.encoder.conv_backend=conv1d"]``.
     """
@@ -58,4 +61,5 @@ __all__ = [
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
     "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
+    "RunDir",
 ]

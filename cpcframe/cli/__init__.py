@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from cpcframe import __version__
+from cpcframe._version import __version__
 from cpcframe.errors import UserError
 
 EXIT_USER_ERROR = 2

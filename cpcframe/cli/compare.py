@@ -21,7 +21,7 @@ from typing import Any
 
 from cpcframe.cli import table
 from cpcframe.config.loader import read_recipe_data
-from cpcframe.errors import UserError
+from cpcframe.runs.layout import RunDir
 
 SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
 
@@ -35,15 +35,6 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.set_defaults(func=run)
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
-
-
 def _lookup(recipe: dict[str, Any], key: str) -> Any:
     value: Any = recipe
     for part in key.split("."):
@@ -55,19 +46,17 @@ def _lookup(recipe: dict[str, Any], key: str) -> Any:
 
 def collect(run_dir: str | Path, show: list[str]) -> dict[str, Any]:
     """One run's row: ``run``, ``step``, the ``--show`` values, metrics and probe accuracies."""
-    root = Path(run_dir)
-    if not (root / "recipe.toml").is_file():
-        raise UserError(f"{root} is not a run directory (no recipe.toml)")
-    recipe = read_recipe_data(root / "recipe.toml")
-    row: dict[str, Any] = {"run": root.name}
-    summary = _read_json(root / "summary.json") or {}
+    run = RunDir(run_dir).require_recipe()
+    recipe = read_recipe_data(run.recipe)
+    row: dict[str, Any] = {"run": run.root.name}
+    summary = run.read_summary()
     row["step"] = summary.get("step")
     for key in show:
         row[key] = _lookup(recipe, key)
     metrics = summary.get("metrics", {})
     for key in SUMMARY_METRICS:
         row[key] = metrics.get(key)
-    for task, scores in (_read_json(root / "probe.json") or {}).items():
+    for task, scores in run.read_probe_results().items():
         for features, accuracy in scores.items():
             row[f"{task}/{features}"] = accuracy
     return row

@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("embed", parents=parents, help="write a trained model's features of input files",
                        description="Write a trained model's features of input files (one array per input "
                                    "key, without batch axis) to a .npz or .safetensors file.")
-    p.add_argument("run_dir", help="a run directory written by cpcframe run (recipe.toml + model.safetensors)")
+    p.add_argument("run_dir", help="a run directory written by cpcframe run (its recipe and weights)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, read by the recipe's view sampler")
     p.add_argument("--out", required=True, help="output file: features.npz or features.safetensors")
     p.add_argument("--level", choices=("latent", "context"), default="context",
@@ -27,16 +27,14 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cpcframe import __version__
-    from cpcframe.runs.embedding import FORMATS, embed_files, save_features
-    from cpcframe.errors import UserError
+    from cpcframe._version import __version__
+    from cpcframe.runs.embedding import embed_files
+    from cpcframe.runs.features import check_features_path, save_features
     from cpcframe.runs.loading import load_run
-    from cpcframe.training.trainer import resolve_device
+    from cpcframe.runtime import resolve_device
 
-    out = Path(args.out)
-    if out.suffix.lower() not in FORMATS:  # before the (slow) work, not after it
-        raise UserError(f"--out must end in {' or '.join(FORMATS)}, got {out.name!r}")
-    loaded = load_run(args.run_dir, device=resolve_device(args.device))
+    out = check_features_path(args.out)  # before the (slow) work, not after it
+    loaded = load_run(args.run_dir, device=resolve_device(args.device, setting="--device"))
     result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size)
     save_features(out, result.features, metadata={
         "run_dir": str(Path(args.run_dir).resolve()), "level": args.level,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -11,7 +10,6 @@ import torch
 from cpcframe.cli import table
 from cpcframe.errors import UserError
 from cpcframe.probing.interface import ProbeContext, ProbeResults
-from cpcframe.runs.storage import write_atomic
 from cpcframe.runs.layout import RunDir
 
 
@@ -46,9 +44,9 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
     """
     from cpcframe.build import build_model
     from cpcframe.runs.loading import load_run
-    from cpcframe.training.trainer import resolve_device
+    from cpcframe.runtime import resolve_device
 
-    dev = resolve_device(device)
+    dev = resolve_device(device, setting="--device")
     loaded = load_run(run_dir, device=dev, overrides=overrides)
     recipe = loaded.recipe
     if recipe.probe is None:
@@ -64,8 +62,7 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
     context = ProbeContext(run_dir=Path(run_dir), recipe=recipe, device=dev, baselines=baselines,
                            random_model=random_model, seed=recipe.seed)
     results = probe.run(loaded.model, context)
-    text = json.dumps(results, indent=2) + "\n"
-    write_atomic(RunDir(run_dir).probe, lambda tmp: tmp.write_text(text))
+    RunDir(run_dir).write_probe_results(results)
     if not quiet:
         print(f"probe {recipe.probe.name} on {run_dir} (accuracy, %):")
         print(format_table(results))

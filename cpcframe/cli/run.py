@@ -31,10 +31,10 @@ def _resolve(args: argparse.Namespace):
     if args.resume:
         run_dir = RunDir(args.out or source)
         if not run_dir.recipe.is_file():
-            raise UserError(f"nothing to resume in {run_dir.root}: no recipe.toml "
+            raise UserError(f"nothing to resume in {run_dir.root}: no {run_dir.recipe.name} "
                             "(pass the run directory, or the recipe with --out DIR)")
         if not run_dir.checkpoint.is_file():
-            raise UserError(f"nothing to resume in {run_dir.root}: no checkpoint.pt yet")
+            raise UserError(f"nothing to resume in {run_dir.root}: no {run_dir.checkpoint.name} yet")
         # The run's own resolved recipe is authoritative; --set may extend it (train.steps).
         return load_recipe(run_dir.recipe, registry, args.overrides), run_dir, registry
     if source.is_dir():
@@ -49,11 +49,11 @@ def _resolve(args: argparse.Namespace):
 
 def _fresh_default(stem: str) -> RunDir:
     """``runs/<stem>``, or ``runs/<stem>-2``, ``-3``, ... when earlier runs are there."""
-    candidate, n = Path("runs") / stem, 1
-    while (candidate / "checkpoint.pt").exists() or (candidate / "recipe.toml").exists():
+    candidate, n = RunDir(Path("runs") / stem), 1
+    while candidate.holds_run():
         n += 1
-        candidate = Path("runs") / f"{stem}-{n}"
-    return RunDir(candidate)
+        candidate = RunDir(Path("runs") / f"{stem}-{n}")
+    return candidate
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
@@ -38,6 +38,21 @@ from cpcframe.views import ViewSampler
 
 #: Added to the recipe's seed for the validation negatives (any fixed offset would do).
 NEGATIVES_SEED_OFFSET = 7919
+
+
+class ModelRunner(Protocol):
+    """What validation shares with training (:class:`cpcframe.training.trainer.Trainer`):
+    the model, and how a batch is put on the device and run."""
+
+    @property
+    def model(self) -> ContrastiveModel:
+        """The model being trained."""
+
+    def prepare(self, batch: Batch) -> Batch:
+        """A loader's batch on the device, in the training memory format."""
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The training precision's autocast context."""
 
 
 class Validator:
@@ -67,10 +82,10 @@ class Validator:
             raise UserError(f"train.validate_every: the 'test' split cannot be batched: {exc}") from None
 
     @torch.no_grad()
-    def run(self, model: ContrastiveModel, autocast: Callable[[], contextlib.AbstractContextManager],
-            prepare: Callable[[Any], Any] = lambda batch: batch) -> dict[str, float]:
-        """``{"val/loss": ..., "val/acc": ..., "val/acc/k1": ...}``, means over the batches
-        and the processes."""
+    def run(self, trainer: ModelRunner) -> dict[str, float]:
+        """``{"val/loss": ..., "val/acc": ..., "val/acc/k1": ...}`` of ``trainer.model``, run
+        as training runs it; means over the batches and the processes."""
+        model = trainer.model
         was_training = model.training
         model.eval()
         values: dict[str, list[float]] = defaultdict(list)  # metric -> one value per batch
@@ -79,8 +94,8 @@ class Validator:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.recipe.seed + NEGATIVES_SEED_OFFSET)
                 for batch in self._loader():
-                    batch = prepare(batch.to(self.device, non_blocking=True))
-                    with autocast():
+                    batch = trainer.prepare(batch)
+                    with trainer.autocast():
                         out = contrastive_loss(model(batch), self.recipe.loss)
                     for key, value in out.metrics.items():
                         values[key].append(value)

@@ -23,9 +23,8 @@ import torch.multiprocessing as mp
 from cpcframe.build import build_loader
 from cpcframe.config.loader import load_recipe
 from cpcframe.contrast import Contrast
-from cpcframe.runs import storage as ckpt
+from cpcframe.runs import RunDir, load_state
 from cpcframe.training.distributed import DistributedRuntime, finish_process_group
-from cpcframe.runs.layout import RunDir
 from cpcframe.training.trainer import Trainer
 
 from testpaths import ROOT, TESTS, cli_env
@@ -41,10 +40,10 @@ VARIANTS = {"gathered": EXACT, "local": EXACT + ["train.gather_negatives=false"]
 def one_step(recipe, registry, run_dir, ctx):
     """Gradients (after DDP's averaging) and metrics of the trainer's first step."""
     trainer = Trainer(recipe, registry, RunDir(run_dir), progress=False, dist=ctx)
-    trainer._setup()
+    trainer.setup()
     loader = build_loader(recipe, trainer.dataset, trainer.view_sampler, start=0, stop=1,
                           rank=ctx.rank, world_size=ctx.world_size)
-    metrics = trainer._train_step(next(iter(loader)))
+    metrics = trainer.train_step(next(iter(loader)))
     grads = {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters()}
     return grads, metrics
 
@@ -168,7 +167,7 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path):
     # Each process validated its share of the batches; the means were reduced over both.
     assert [r["step"] for r in records(run) if "val/loss" in r] == [2, 4]
     assert all(0.0 < r["val/loss"] < 100 for r in records(run) if "val/loss" in r)
-    state = ckpt.load_state(run / "checkpoint.pt")
+    state = load_state(run / "checkpoint.pt")
     assert state["step"] == 4 and state["world_size"] == 2
     assert isinstance(state["rng"], list) and len(state["rng"]) == 2  # per-rank RNG states
     assert not any(run.glob(".*.tmp"))
@@ -178,7 +177,7 @@ def test_torchrun_two_processes_then_resume_with_one(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r["step"] for r in records(run)] == [1, 2, 3, 4, 5, 6]
-    state = ckpt.load_state(run / "checkpoint.pt")
+    state = load_state(run / "checkpoint.pt")
     assert state["step"] == 6 and state["world_size"] == 1
 
 

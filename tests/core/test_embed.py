@@ -14,10 +14,9 @@ import cpcframe
 from cpcframe.build import build_model
 from cpcframe.cli import main
 from cpcframe.config.loader import load_recipe
-from cpcframe.runs.embedding import load_features, read_views
 from cpcframe.errors import UserError
-from cpcframe.runs import storage as ckpt
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs import RunDir, load_features, load_weights
+from cpcframe.runs.embedding import read_views
 from cpcframe.training.trainer import Trainer
 from cpcframe.views import ViewSampler
 
@@ -58,7 +57,7 @@ def test_load_needs_only_recipe_and_weights(run_dir, tmp_path):
     for name in ("recipe.toml", "model.safetensors"):
         shutil.copy(run_dir / name, portable / name)
     original, copy = cpcframe.load(run_dir), cpcframe.load(portable)
-    saved = ckpt.load_weights(run_dir / "model.safetensors")
+    saved = load_weights(run_dir / "model.safetensors")
     assert all(torch.equal(v, saved[k]) for k, v in copy.model.state_dict().items())
     assert not copy.model.training
     x = torch.randn(3, 1, 256)

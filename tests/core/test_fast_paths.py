@@ -12,7 +12,7 @@ import torch
 from cpcframe.batch import Batch
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs import RunDir
 from cpcframe.training.trainer import Trainer, to_channels_last
 
 from testpaths import TESTS
@@ -40,8 +40,8 @@ def fp32(tmp_path_factory):
 
 
 class RecordsLatentDtype(Trainer):
-    def _setup(self):
-        super()._setup()
+    def setup(self):
+        super().setup()
         self.latent_dtypes = []
         self.model.encoder.register_forward_hook(lambda m, i, out: self.latent_dtypes.append(out.dtype))
 

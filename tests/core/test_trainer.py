@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from cpcframe.config.loader import load_recipe
-from cpcframe.runs import storage as ckpt
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs import RunDir, load_state, load_weights
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
 from testpaths import ROOT, TESTS, cli_env
@@ -36,9 +35,9 @@ class StopAt(Trainer):
 
     stop_at = 5
 
-    def _train_step(self, batch):
-        metrics = super()._train_step(batch)
-        if self.step + 1 == self.stop_at:
+    def train_step(self, batch):
+        metrics = super().train_step(batch)
+        if self.step == self.stop_at:
             self.stop.requested = True
         return metrics
 
@@ -51,14 +50,14 @@ def test_resume_equals_uninterrupted(registry, tmp_path):
     split = tmp_path / "split"
     with pytest.raises(TrainingInterrupted):
         StopAt(recipe, registry, RunDir(split), progress=False).run()
-    assert ckpt.load_state(split / "checkpoint.pt")["step"] == 5
+    assert load_state(split / "checkpoint.pt")["step"] == 5
     Trainer(recipe, registry, RunDir(split), resume=True, progress=False).run()
 
     expected, got = losses(full), losses(split)
     assert sorted(got) == list(range(1, 13))
     assert got == expected  # bit for bit on CPU, steps 6..12 included
-    a = ckpt.load_weights(full / "model.safetensors")
-    b = ckpt.load_weights(split / "model.safetensors")
+    a = load_weights(full / "model.safetensors")
+    b = load_weights(split / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -71,7 +70,7 @@ def test_outputs_of_a_run(registry, tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary.step == 6
     assert load_recipe(tmp_path / "recipe.toml", registry) == recipe
-    state = ckpt.load_state(tmp_path / "checkpoint.pt")
+    state = load_state(tmp_path / "checkpoint.pt")
     assert state["step"] == 6 and "optimizer" in state and "rng" in state
 
 
@@ -87,8 +86,7 @@ import os, sys, torch
 sys.path.insert(0, {tests!r})
 from cpcframe.config.loader import load_recipe
 from cpcframe.plugins import default_registry
-from cpcframe.runs import storage as checkpoint
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs import RunDir
 from cpcframe.training.trainer import Trainer
 
 real_save, calls = torch.save, [0]
@@ -100,7 +98,7 @@ def dying_save(obj, f, *a, **k):
             handle.flush()
         os._exit(9)
     return real_save(obj, f, *a, **k)
-checkpoint.torch.save = dying_save
+torch.save = dying_save  # what cpcframe.runs.state.save_state calls
 registry = default_registry()
 recipe = load_recipe({toy!r}, registry, ["train.steps=8", "train.checkpoint_every=2"])
 Trainer(recipe, registry, RunDir(sys.argv[1]), progress=False).run()
@@ -113,13 +111,13 @@ def test_kill_during_checkpoint_leaves_previous_one(tmp_path):
     run = tmp_path / "run"
     proc = subprocess.run([sys.executable, str(script), str(run)], env=cli_env(), capture_output=True)
     assert proc.returncode == 9, proc.stderr.decode()[-2000:]
-    state = ckpt.load_state(run / "checkpoint.pt")
+    state = load_state(run / "checkpoint.pt")
     assert state["step"] == 2  # the first checkpoint, intact
     # The torn bytes went to a temporary name, never to checkpoint.pt; resuming works.
     proc = subprocess.run(CLI + ["run", str(run), "--resume", "--quiet"], env=cli_env(),
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert ckpt.load_state(run / "checkpoint.pt")["step"] == 8
+    assert load_state(run / "checkpoint.pt")["step"] == 8
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -130,7 +128,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert proc.returncode == 2
     assert "loss became nan at step 5" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert ckpt.load_state(run / "checkpoint.pt")["step"] == 4
+    assert load_state(run / "checkpoint.pt")["step"] == 4
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -148,12 +146,12 @@ def test_stop_signal_saves_a_checkpoint_then_resume_finishes(tmp_path, signum):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert f"stopped by {signum.name}" in err and "checkpoint saved" in err
-    step = ckpt.load_state(run / "checkpoint.pt")["step"]
+    step = load_state(run / "checkpoint.pt")["step"]
     assert step >= 1
     done = subprocess.run(CLI + ["run", str(run), "--resume", "--quiet", "--set", f"train.steps={step + 3}"],
                           env=cli_env(), capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ckpt.load_state(run / "checkpoint.pt")["step"] == step + 3
+    assert load_state(run / "checkpoint.pt")["step"] == step + 3
 
 
 def test_two_runs_cannot_share_a_directory(tmp_path):
@@ -179,9 +177,9 @@ def test_finished_run_directory_is_not_overwritten(registry, tmp_path):
 
 
 class CountsSaves(Trainer):
-    def _save_checkpoint(self):
+    def save(self):
         self.saves = getattr(self, "saves", []) + [self.step]
-        super()._save_checkpoint()
+        super().save()
 
 
 @pytest.mark.parametrize("minutes, saves", [(0, [3, 6, 7]), (1e-9, [1, 2, 3, 4, 5, 6, 7]), (60, [3, 6, 7])])
@@ -191,7 +189,7 @@ def test_checkpoint_minutes_adds_time_based_checkpoints(registry, tmp_path, minu
     trainer = CountsSaves(recipe, registry, RunDir(tmp_path), progress=False)
     trainer.run()
     assert trainer.saves == saves  # the end of the run saves once, whatever is due
-    assert ckpt.load_state(tmp_path / "checkpoint.pt")["step"] == 7
+    assert load_state(tmp_path / "checkpoint.pt")["step"] == 7
 
 
 def test_stop_request_handlers_are_installed_and_restored():

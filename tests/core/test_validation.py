@@ -11,8 +11,7 @@ import torch
 
 from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
-from cpcframe.runs import storage as ckpt
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs import RunDir, load_state
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
 from testpaths import ROOT, TESTS, cli_env
@@ -66,9 +65,9 @@ def test_validation_uses_the_same_batches_and_negatives_every_time(registry, tmp
 
 
 class StopAt(Trainer):
-    def _train_step(self, batch):
-        metrics = super()._train_step(batch)
-        if self.step + 1 == 3:
+    def train_step(self, batch):
+        metrics = super().train_step(batch)
+        if self.step == 3:
             self.stop.requested = True
         return metrics
 
@@ -78,7 +77,7 @@ def test_resume_with_validation_equals_uninterrupted(registry, tmp_path):
     full, _, _ = run(registry, tmp_path / "full", *settings)
     with pytest.raises(TrainingInterrupted):
         run(registry, tmp_path / "split", *settings, trainer_class=StopAt)
-    assert ckpt.load_state(tmp_path / "split" / "checkpoint.pt")["step"] == 3
+    assert load_state(tmp_path / "split" / "checkpoint.pt")["step"] == 3
     resumed, _, _ = run(registry, tmp_path / "split", *settings, resume=True)
     strip = [{k: v for k, v in r.items() if k != "items_per_s"} for r in full]
     assert [{k: v for k, v in r.items() if k != "items_per_s"} for r in resumed] == strip
@@ -91,8 +90,8 @@ def test_a_dataset_without_a_test_split_is_a_user_error(registry, tmp_path):
 
 
 class RecordsModes(Trainer):
-    def _setup(self):
-        super()._setup()
+    def setup(self):
+        super().setup()
         self.calls = []  # (grad enabled, module in training mode) of every encoder call
         self.model.encoder.register_forward_hook(
             lambda m, i, o: self.calls.append((torch.is_grad_enabled(), m.training)))

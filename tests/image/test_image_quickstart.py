@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import cpcframe
-from cpcframe.runs.embedding import load_features
+from cpcframe.runs import load_features
 from cpcframe_image.data.synthetic import make_image, write_shapes
 
 from testpaths import ROOT

@@ -1,0 +1,80 @@
+"""What a training step changes and a checkpoint holds, created in one place.
+
+:func:`create_train_state` builds the model (seeded identically on every rank) and its
+optimizer (AdamW), learning-rate schedule (warm-up, then constant/cosine/linear; see
+:mod:`cpcframe.training.schedule`) and grad scaler (fp16 only) from the recipe's
+``[train]`` section. :meth:`TrainState.state_dict` is the part of ``checkpoint.pt``
+that is not RNG state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import torch
+
+from cpcframe.build import build_model
+from cpcframe.config.recipe import Recipe
+from cpcframe.model import ContrastiveModel
+from cpcframe.registry import Registry
+from cpcframe.training.distributed import DistributedRuntime
+from cpcframe.training.schedule import lr_factor
+
+
+@attrs.define(eq=False)
+class TrainState:
+    """The model and everything that moves it.
+
+    Attributes:
+        model: the model whose parameters are trained and saved.
+        forward_model: what runs the forward pass: ``model`` itself, or
+            ``DistributedDataParallel`` around it (same parameters).
+        optimizer: AdamW over ``model``'s parameters.
+        scheduler: the learning-rate schedule, stepped once per optimisation step.
+        scaler: the fp16 grad scaler (a no-op unless ``train.precision = "fp16"``).
+        step: optimisation steps done.
+    """
+
+    model: ContrastiveModel
+    forward_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    step: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+
+
+def create_train_state(recipe: Recipe, registry: Registry, device: torch.device,
+                       dist: DistributedRuntime) -> TrainState:
+    """A fresh state at step 0: initial weights from ``recipe.seed`` alone, so equal on
+    every rank (DDP broadcasts rank 0's anyway)."""
+    train = recipe.train
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe, registry).to(device)
+    if train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if train.compile:
+        # The encoder and context model hold the compute; the critic builds Contrast
+        # objects, which torch.compile cannot trace. Module.compile() compiles in
+        # place, so parameter names (and checkpoints) stay the same.
+        model.encoder.compile()
+        model.context.compile()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, betas=train.betas,
+                                  eps=train.eps, weight_decay=train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total=train.steps, warmup=train.warmup_steps,
+                                       schedule=train.schedule))
+    scaler = torch.amp.GradScaler("cuda", enabled=train.precision == "fp16")
+    return TrainState(model, dist.wrap(model), optimizer, scheduler, scaler)
