@@ -71,3 +71,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def restore_rank_rng(saved: Any, *, rank: int, seed: int, step: int) -> None:
+    """This rank's RNG state from a checkpoint's: one state per rank (a list) or rank 0's
+    alone (a single process's run). A rank without a saved state (the run continues on more
+    processes) gets its own stream from ``(seed, rank, step)``, unlike a fresh run's."""
+    if isinstance(saved, list):
+        state = saved[rank] if rank < len(saved) else None
+    else:
+        state = saved if rank == 0 else None
+    if state is not None:
+        set_rng_state(state)
+    else:
+        seed_everything(rank_seed(seed, rank, step))

@@ -34,7 +34,7 @@ from cpcframe.runs.atomic import write_text_atomic
 from cpcframe.runs.layout import RunDir
 from cpcframe.runs.state import load_state, save_state
 from cpcframe.runs.weights import save_weights
-from cpcframe.runtime import rank_seed, resolve_device, rng_state, seed_everything, set_rng_state
+from cpcframe.runtime import resolve_device, restore_rank_rng, rng_state, seed_everything
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
@@ -69,6 +69,9 @@ def _skipped(dataset) -> dict[str, int]:
 
 @attrs.frozen
 class TrainSummary:
+    """What ``summary.json`` holds: the last step, the final metrics (the last record's
+    training means and the last validation), wall seconds, skipped items by reason."""
+
     step: int
     metrics: dict[str, float]
     seconds: float
@@ -76,7 +79,12 @@ class TrainSummary:
 
 
 class Trainer:
-    """Trains ``recipe`` into ``run_dir``; see :meth:`run` and the module docstring."""
+    """Trains ``recipe`` into ``run_dir``; see :meth:`run` and the module docstring.
+
+    Attributes (from :meth:`setup` on): ``device``, ``view_sampler``, ``dataset`` (the
+    training split), ``state`` (:class:`TrainState`; ``model`` and ``step`` are its),
+    ``validator`` (``None`` without ``train.validate_every``), ``metrics_log``.
+    """
 
     def __init__(self, recipe: Recipe, registry: Registry, run_dir: RunDir, *, resume: bool = False,
                  progress: bool = True, dist: DistributedRuntime | None = None):
@@ -134,15 +142,7 @@ class Trainer:
         this rank's RNG state (a rank the checkpoint has no state for gets its own seed)."""
         state = load_state(self.run_dir.checkpoint)
         self.state.load_state_dict(state)
-        rng = state["rng"]
-        if isinstance(rng, list):  # one state per rank; a different world size reseeds the rest
-            rng = rng[self.dist.rank] if self.dist.rank < len(rng) else None
-        elif self.dist.rank > 0:  # a single-process checkpoint holds rank 0's state only
-            rng = None
-        if rng is not None:
-            set_rng_state(rng)
-        else:  # a rank new to this run: its own stream, different from a fresh run's
-            seed_everything(rank_seed(self.recipe.seed, self.dist.rank, self.step))
+        restore_rank_rng(state["rng"], rank=self.dist.rank, seed=self.recipe.seed, step=self.step)
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
 

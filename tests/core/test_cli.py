@@ -64,3 +64,29 @@ def test_default_run_directories_do_not_collide(tmp_path):
         proc = cpcframe("run", str(TOY), "--quiet", "--set", "train.steps=1", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert (tmp_path / "runs" / expected / "checkpoint.pt").is_file()
+
+
+def test_the_version_is_written_once(tmp_path):
+    """``cpcframe/_version.py`` is the one source: the package, ``--version``, the build
+    metadata (pyproject reads it) and what checkpoints and weights record."""
+    import cpcframe
+    from cpcframe._version import __version__
+    from cpcframe.config.toml_io import loads
+
+    assert cpcframe.__version__ == __version__
+    proc = cpcframe("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"cpcframe {__version__}"
+    project = loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cpcframe._version.__version__"}
+
+    run = tmp_path / "run"
+    assert cpcframe("run", str(TOY), "--out", str(run), "--quiet", "--set", "train.steps=1").returncode == 0
+    from safetensors import safe_open
+
+    from cpcframe.runs import RunDir, load_state
+
+    assert load_state(RunDir(run).checkpoint)["cpcframe_version"] == __version__
+    with safe_open(str(RunDir(run).weights), "pt") as weights:
+        assert weights.metadata()["cpcframe_version"] == __version__
+    assert f"written by cpcframe {__version__}" in RunDir(run).recipe.read_text()
