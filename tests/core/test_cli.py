@@ -69,11 +69,11 @@ def test_default_run_directories_do_not_collide(tmp_path):
 def test_the_version_is_written_once(tmp_path):
     """``cpcframe/_version.py`` is the one source: the package, ``--version``, the build
     metadata (pyproject reads it) and what checkpoints and weights record."""
-    import cpcframe
+    import cpcframe as package
     from cpcframe._version import __version__
     from cpcframe.config.toml_io import loads
 
-    assert cpcframe.__version__ == __version__
+    assert package.__version__ == __version__
     proc = cpcframe("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"cpcframe {__version__}"
     project = loads((ROOT / "pyproject.toml").read_text())
