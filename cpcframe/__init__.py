@@ -11,13 +11,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cpcframe.batch import Batch, Example, View
+from cpcframe.config import validators
 from cpcframe.context import ContextModel
 from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
+from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
 from cpcframe.data.request import DatasetRequest
+from cpcframe.data.request import default_cache_dir
+from cpcframe.data.splits import hold_out, key_hash
 from cpcframe.dataset import Dataset
 from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError
+from cpcframe.errors import did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
@@ -58,4 +63,7 @@ __all__ = [
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
     "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
+    # For plugin authors: config validators, cache folders, held-out splits, messages.
+    "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
+    "did_you_mean",
 ]

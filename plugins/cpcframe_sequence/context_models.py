@@ -8,8 +8,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import ContextModel
-from cpcframe.config.validators import positive
+from cpcframe import ContextModel, validators
 
 
 @attrs.frozen
@@ -23,8 +22,8 @@ class RecurrentConfig:
         dropout: dropout between stacked layers (unused with one layer).
     """
 
-    hidden_size: int = attrs.field(default=256, validator=positive)
-    num_layers: int = attrs.field(default=1, validator=positive)
+    hidden_size: int = attrs.field(default=256, validator=validators.positive)
+    num_layers: int = attrs.field(default=1, validator=validators.positive)
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
 
@@ -71,10 +70,10 @@ class TransformerConfig:
         dropout: dropout inside the layers.
     """
 
-    d_model: int = attrs.field(default=256, validator=positive)
-    num_layers: int = attrs.field(default=2, validator=positive)
-    num_heads: int = attrs.field(default=4, validator=positive)
-    dim_feedforward: int = attrs.field(default=1024, validator=positive)
+    d_model: int = attrs.field(default=256, validator=validators.positive)
+    num_layers: int = attrs.field(default=2, validator=validators.positive)
+    num_heads: int = attrs.field(default=4, validator=validators.positive)
+    dim_feedforward: int = attrs.field(default=1024, validator=validators.positive)
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
 

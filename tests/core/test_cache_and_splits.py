@@ -128,26 +128,24 @@ def test_exclusive_without_a_writable_cache_prepares_unlocked(tmp_path):
 
 def test_build_dataset_prepares_one_process_at_a_time(registry, tmp_path, monkeypatch):
     """Processes of a torchrun job (here: threads) that build one dataset take turns."""
+    from cpcframe import build
     from cpcframe.build import build_dataset
-    from cpcframe.config.component import ComponentSpec
     from cpcframe.config.loader import load_recipe
     from testpaths import TESTS
 
     monkeypatch.setenv("CPCFRAME_CACHE", str(tmp_path / "cache"))
     recipe = load_recipe(TESTS / "core" / "toy_recipe.toml", registry)
     intervals = []
-    original = ComponentSpec.build
+    original = build.make_dataset
 
-    def slow_build(self, registry, **kwargs):
-        if self.kind != "dataset":
-            return original(self, registry, **kwargs)
+    def slow_make(*args, **kwargs):
         start = time.monotonic()
         time.sleep(0.3)
-        result = original(self, registry, **kwargs)
+        result = original(*args, **kwargs)
         intervals.append((start, time.monotonic()))
         return result
 
-    monkeypatch.setattr(ComponentSpec, "build", slow_build)
+    monkeypatch.setattr(build, "make_dataset", slow_make)
     threads = [threading.Thread(target=build_dataset, args=(recipe, registry)) for _ in range(2)]
     for t in threads:
         t.start()

@@ -15,11 +15,11 @@ from cpcframe_example_sensors.config import (SensorActivityConfig, SensorConvCon
                                              SensorWindowsConfig)
 
 
-def build_sensor_csv(config: SensorCSVConfig, *, context: Any) -> Any:
+def build_sensor_csv(config: SensorCSVConfig, *, request: Any) -> Any:
     """CSV sensor recordings, one per file; group = subject (file-name prefix)."""
     from cpcframe_example_sensors.data.sensor_csv import SensorCSV
 
-    return SensorCSV(config, context=context)
+    return SensorCSV(config, request=request)
 
 
 def build_sensor_windows(config: SensorWindowsConfig) -> Any:

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from cpcframe import Example
+from cpcframe import Dataset, Example
 from cpcframe_audio.data.cache import AudioCache
 from cpcframe_audio.data.labels import LabelStore
 

@@ -10,20 +10,18 @@ unlabelled) so probes can pick labelled items without decoding images.
 from __future__ import annotations
 
 import warnings
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import defaultdict
 
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from cpcframe import Example
-from cpcframe.data.splits import hold_out
+from cpcframe import Dataset, Example, hold_out
 
 #: What ``load`` raises for bad data (skipped and counted); anything else is a bug and propagates.
 READ_ERRORS = (OSError,)  # UnreadableImage is an OSError
 
 
-class ImageDataset(Dataset, ABC):
+class ImageDataset(Dataset):
     """Map-style dataset of images.
 
     Attributes:
@@ -32,7 +30,11 @@ class ImageDataset(Dataset, ABC):
         classes: class names (index = class id).
         groups: one group id per item (all 0).
         skipped: reason -> count of items left out (at index time) or replaced (on read).
+        test_split_available: ``True``: every source has a test split, its own or a
+            held-out share of each class.
     """
+
+    test_split_available = True
 
     def __init__(self, keys: list[str], targets: list[int], classes: list[str],
                  skipped: dict[str, int] | None = None):

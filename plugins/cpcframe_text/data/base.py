@@ -16,10 +16,8 @@ from typing import Any, Protocol
 
 import attrs
 import numpy as np
-from torch.utils.data import Dataset
 
-from cpcframe import DatasetRequest, Example
-from cpcframe.data.cache_dir import cache_key
+from cpcframe import Dataset, DatasetRequest, Example, cache_key
 from cpcframe_text.data.cache import FORMAT_VERSION, TokenizedCorpus, build_corpus
 from cpcframe_text.data.tokenizer import TokenizerConfig, fingerprint, resolve_tokenizer, vocabulary_size
 
@@ -70,6 +68,7 @@ class TextDataset(Dataset):
         vocab_size: the tokenizer's vocabulary size (an encoder's ``vocab_size`` must cover it).
         groups: document index of every item.
         skipped: reason -> count (unreadable files, empty or too short documents, ...).
+        test_split_available: ``False``: every split reads the same corpus.
     """
 
     def __init__(self, corpus: TokenizedCorpus, *, min_sentences: int, max_document_sentences: int,
@@ -133,7 +132,7 @@ class TextDataset(Dataset):
             check(self.vocab_size)
 
 
-def build_text_dataset(options: CorpusOptions, source: DocumentSource, context: DatasetRequest) -> TextDataset:
+def build_text_dataset(options: CorpusOptions, source: DocumentSource, request: DatasetRequest) -> TextDataset:
     """Tokenizer (saved with the run), tokenized corpus (cached), then the dataset."""
 
     def documents() -> Iterator[tuple[str, list[str]]]:
@@ -150,13 +149,13 @@ def build_text_dataset(options: CorpusOptions, source: DocumentSource, context: 
                "max_documents": options.max_documents}
     corpus_key = cache_key(reading, 16)
     tokenizer = resolve_tokenizer(options.tokenizer, sentences=sentences, corpus_key=corpus_key,
-                                  run_dir=context.run_dir, cache_dir=context.cache_dir)
+                                  run_dir=request.run_dir, cache_dir=request.cache_dir)
     tokens_key = cache_key([FORMAT_VERSION, corpus_key, fingerprint(tokenizer, options.tokenizer.add_special_tokens),
                            options.min_sentence_tokens], 16)
-    corpus = build_corpus(context.cache_dir / "text" / tokens_key, documents, tokenizer,
+    corpus = build_corpus(request.cache_dir / "text" / tokens_key, documents, tokenizer,
                           add_special_tokens=options.tokenizer.add_special_tokens,
                           min_sentence_tokens=options.min_sentence_tokens,
                           skipped=lambda: source.skipped)
     assert corpus.vocab_size == vocabulary_size(tokenizer)
-    return TextDataset(corpus, min_sentences=context.min_length,
+    return TextDataset(corpus, min_sentences=request.min_length,
                        max_document_sentences=options.max_document_sentences, tokenizer=tokenizer)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cpcframe.data.cache_dir import publish_dir
+from cpcframe import publish_dir
 from cpcframe_text.data.tokenizer import encode, vocabulary_size
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import non_empty, positive
-from cpcframe.data.cache_dir import cache_key
+from cpcframe import DatasetRequest, UserError, cache_key, validators
 from cpcframe_text.data.base import CorpusOptions, TextDataset, build_text_dataset
 from cpcframe_text.data.splitting import normalize, split_blocks, split_sentences
 
@@ -41,9 +39,9 @@ class TextFilesConfig(CorpusOptions):
         encoding: the files' text encoding; a file that does not decode is skipped.
     """
 
-    paths: list[str] = attrs.field(validator=non_empty)
+    paths: list[str] = attrs.field(validator=validators.non_empty)
     documents: Documents = "file"
-    sentences_per_document: int = attrs.field(default=1000, validator=positive)
+    sentences_per_document: int = attrs.field(default=1000, validator=validators.positive)
     encoding: str = "utf-8"
 
 
@@ -62,7 +60,7 @@ class TextFolderConfig(CorpusOptions):
     root: str
     pattern: str = "**/*.txt"
     documents: Documents = "file"
-    sentences_per_document: int = attrs.field(default=1000, validator=positive)
+    sentences_per_document: int = attrs.field(default=1000, validator=validators.positive)
     encoding: str = "utf-8"
 
 
@@ -86,7 +84,7 @@ class HFTextConfig(CorpusOptions):
     split: str = "train"
     text_column: str = "text"
     rows: Literal["documents", "sentences"] = "documents"
-    sentences_per_document: int = attrs.field(default=1000, validator=positive)
+    sentences_per_document: int = attrs.field(default=1000, validator=validators.positive)
 
 
 def _matching_files(patterns: list[str]) -> list[Path]:
@@ -192,14 +190,14 @@ class FileSource:
                     yield f"{name}:{i}", split_sentences(block, self.one_sentence_per_line)
 
 
-def build_text_files(config: TextFilesConfig, *, context: DatasetRequest) -> TextDataset:
+def build_text_files(config: TextFilesConfig, *, request: DatasetRequest) -> TextDataset:
     """Plain text files: one document per file or per blank-line-separated block."""
     source = FileSource(_matching_files(config.paths), config.documents, config.encoding,
                         config.one_sentence_per_line, sentences_per_document=config.sentences_per_document)
-    return build_text_dataset(config, source, context)
+    return build_text_dataset(config, source, request)
 
 
-def build_text_folder(config: TextFolderConfig, *, context: DatasetRequest) -> TextDataset:
+def build_text_folder(config: TextFolderConfig, *, request: DatasetRequest) -> TextDataset:
     """Every text file under a folder (recursive glob)."""
     root = Path(config.root)
     if not root.is_dir():
@@ -209,7 +207,7 @@ def build_text_folder(config: TextFolderConfig, *, context: DatasetRequest) -> T
         raise UserError(f"text_folder: no file under {config.root} matches {config.pattern!r}")
     source = FileSource(files, config.documents, config.encoding, config.one_sentence_per_line,
                         sentences_per_document=config.sentences_per_document)
-    return build_text_dataset(config, source, context)
+    return build_text_dataset(config, source, request)
 
 
 def _load_hf(config: HFTextConfig) -> Any:
@@ -279,6 +277,6 @@ class HFSource:
             yield f"rows{first_row}-{row - 1}", pending
 
 
-def build_hf_text(config: HFTextConfig, *, context: DatasetRequest) -> TextDataset:
+def build_hf_text(config: HFTextConfig, *, request: DatasetRequest) -> TextDataset:
     """A Hugging Face ``datasets`` text dataset (load_from_disk / local files / hub name)."""
-    return build_text_dataset(config, HFSource(_load_hf(config), config), context)
+    return build_text_dataset(config, HFSource(_load_hf(config), config), request)

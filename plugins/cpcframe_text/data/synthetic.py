@@ -17,9 +17,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from cpcframe import DatasetRequest
-from cpcframe.config.validators import positive, probability
-from cpcframe.data.cache_dir import cache_key
+from cpcframe import DatasetRequest, cache_key, validators
 from cpcframe_text.data.base import CorpusOptions, TextDataset, build_text_dataset
 from cpcframe_text.data.sources import FileSource
 
@@ -47,13 +45,13 @@ class SyntheticTextConfig(CorpusOptions):
         seed: generation seed (the vocabularies and documents depend only on the settings).
     """
 
-    num_documents: int = attrs.field(default=400, validator=positive)
+    num_documents: int = attrs.field(default=400, validator=validators.positive)
     sentences_per_document: tuple[int, int] = attrs.field(default=(10, 20), validator=_ordered_pair)
-    num_topics: int = attrs.field(default=8, validator=positive)
-    words_per_topic: int = attrs.field(default=60, validator=positive)
-    common_words: int = attrs.field(default=200, validator=positive)
+    num_topics: int = attrs.field(default=8, validator=validators.positive)
+    words_per_topic: int = attrs.field(default=60, validator=validators.positive)
+    common_words: int = attrs.field(default=200, validator=validators.positive)
     words_per_sentence: tuple[int, int] = attrs.field(default=(6, 12), validator=_ordered_pair)
-    topic_word_probability: float = attrs.field(default=0.35, validator=probability)
+    topic_word_probability: float = attrs.field(default=0.35, validator=validators.probability)
     seed: int = 0
 
 
@@ -133,8 +131,8 @@ class SyntheticCorpus:
         return path
 
 
-def build_synthetic_text(config: SyntheticTextConfig, *, context: DatasetRequest) -> TextDataset:
+def build_synthetic_text(config: SyntheticTextConfig, *, request: DatasetRequest) -> TextDataset:
     """Generated topic-consistent documents (quickstarts, tests); no download."""
-    path = SyntheticCorpus(config).write(context.cache_dir)
+    path = SyntheticCorpus(config).write(request.cache_dir)
     source = FileSource([path], "blocks", "utf-8", one_sentence_per_line=False, names=["synthetic"])
-    return build_text_dataset(config, source, context)
+    return build_text_dataset(config, source, request)
