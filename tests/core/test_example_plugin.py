@@ -114,6 +114,7 @@ def test_dataset_groups_skipped_and_splits(example, demo_root, tmp_path):
     assert item.labels.shape == (400,) and set(item.labels.unique().tolist()) <= {0, 1, 2}
     assert torch.allclose(item.data.mean(1), torch.zeros(3), atol=1e-4)  # standardized
     assert item.group == train.groups[0] and item.key == train.keys[0]
+    assert isinstance(train, cpcframe.Dataset) and train.test_split_available
 
 
 def test_dataset_cache_is_reused_and_refreshed(example, demo_root, tmp_path):

@@ -11,8 +11,8 @@ import torch
 
 from cpcframe import DatasetRequest, UserError
 from cpcframe_image.data.base import ImageDataset
-from cpcframe_image.data.folder import ImageFolder, ImageFolderConfig, build_image_folder
-from cpcframe_image.data.images import UnreadableImage, decode
+from cpcframe_image.data.image_folder import ImageFolder, ImageFolderConfig, build_image_folder
+from cpcframe_image.data.decode import UnreadableImage, decode
 from cpcframe_image.data.synthetic import CLASSES, write_shapes
 from cpcframe_image.data.torchvision_readers import CifarConfig, STL10Config, build_cifar10, build_cifar100, build_stl10
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-import cpcframe_text.data.cache as corpus_mod
+import cpcframe_text.data.cache as token_cache
 from cpcframe import UserError
-from cpcframe_text.data.sources import (HFTextConfig, TextFilesConfig, TextFolderConfig, build_hf_text,
-                                   build_text_files, build_text_folder)
+from cpcframe_text.data.hf_text import HFTextConfig, build_hf_text
+from cpcframe_text.data.text_files import TextFilesConfig, build_text_files
+from cpcframe_text.data.text_folder import TextFolderConfig, build_text_folder
 from cpcframe_text.data.synthetic import SyntheticCorpus, SyntheticTextConfig, build_synthetic_text
 from cpcframe_text.data.tokenizer import TokenizerConfig
 from cpcframe_text.views import SentenceWindows, SentenceWindowsConfig
@@ -78,10 +79,10 @@ def test_text_folder_recursive_and_cached(tmp_path, corpus_dir, monkeypatch):
     dataset = build_text_folder(config, request=request(tmp_path, min_length=12))
     assert sorted(len(dataset[i].data) for i in range(len(dataset))) == [12, 13, 14, 15]
     assert dataset.skipped == {"documents shorter than 12 sentences": 2}
-    assert isinstance(dataset.corpus.ids, np.memmap) and dataset.corpus.ids.dtype == np.uint16
+    assert isinstance(dataset.cache.ids, np.memmap) and dataset.cache.ids.dtype == np.uint16
 
     # The tokenized corpus is cached: a second build tokenizes nothing.
-    monkeypatch.setattr(corpus_mod, "encode", lambda *a, **k: pytest.fail("tokenized again"))
+    monkeypatch.setattr(token_cache, "encode", lambda *a, **k: pytest.fail("tokenized again"))
     again = build_text_folder(config, request=request(tmp_path, min_length=12))
     assert [again[i].data.tokens.tolist() for i in range(len(again))] == \
         [dataset[i].data.tokens.tolist() for i in range(len(dataset))]
@@ -106,7 +107,7 @@ def test_dataset_pickles_without_its_token_array(tmp_path, corpus_dir):
                                 request=request(tmp_path))
     dataset[0]  # opens the memory map
     blob = pickle.dumps(dataset)
-    assert len(blob) < dataset.corpus.ids.nbytes + 20000
+    assert len(blob) < dataset.cache.ids.nbytes + 20000
     clone = pickle.loads(blob)
     assert clone.tokenizer is None
     assert clone[3].data.tokens.tolist() == dataset[3].data.tokens.tolist()

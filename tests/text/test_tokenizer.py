@@ -7,7 +7,7 @@ import pytest
 
 import cpcframe_text.data.tokenizer as tokmod
 from cpcframe import UserError
-from cpcframe_text.data.sources import TextFolderConfig, build_text_folder
+from cpcframe_text.data.text_folder import TextFolderConfig, build_text_folder
 from cpcframe_text.data.tokenizer import TokenizerConfig, load_run_tokenizer
 
 from textdata import request

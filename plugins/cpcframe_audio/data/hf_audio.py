@@ -16,7 +16,7 @@ import attrs
 
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
-from cpcframe_audio.data.base import AudioCorpus, select
+from cpcframe_audio.data.base import AudioDataset, select
 from cpcframe_audio.data.labels import load_labels
 
 
@@ -116,7 +116,7 @@ def _check_row(config: HFAudioConfig, row: dict[str, Any]) -> None:
                             f"(columns: {', '.join(row)}); set data.dataset.{key}")
 
 
-def build_hf_audio(config: HFAudioConfig, *, request: DatasetRequest) -> AudioCorpus:
+def build_hf_audio(config: HFAudioConfig, *, request: DatasetRequest) -> AudioDataset:
     """Hugging Face datasets audio (bytes decoded with soundfile), speaker column as group."""
     if request.split not in ("train", "test"):
         raise UserError(f"hf_audio has splits 'train' and 'test', not {request.split!r}")

@@ -17,7 +17,7 @@ import attrs
 
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
-from cpcframe_audio.data.base import AudioCorpus, select
+from cpcframe_audio.data.base import AudioDataset, select
 from cpcframe_audio.data.labels import load_labels, read_split_list
 
 WHERE_TO_GET = (
@@ -109,7 +109,7 @@ def scan(root: Path, extensions: tuple[str, ...]) -> tuple[dict[str, AudioFile],
     return found, duplicates
 
 
-def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> AudioCorpus:
+def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> AudioDataset:
     """LibriSpeech-layout corpus (flac/wav), CPC split lists and phone labels."""
     root = Path(config.root).expanduser()
     if not root.is_dir():

@@ -20,7 +20,7 @@ import numpy as np
 from cpcframe import DatasetRequest, UserError, cache_key, publish_dir, validators
 from cpcframe_audio.data import synth
 from cpcframe_audio.data.cache import DTYPES
-from cpcframe_audio.data.base import AudioCorpus
+from cpcframe_audio.data.base import AudioDataset
 from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 SYNTH_VERSION = 1
@@ -131,7 +131,7 @@ def corpus_root(config: SyntheticSpeechConfig, request: DatasetRequest) -> Path:
     return Path(request.cache_dir) / "synthetic_speech" / f"corpus-{cache_key(config.corpus_options())}"
 
 
-def build_synthetic_speech(config: SyntheticSpeechConfig, *, request: DatasetRequest) -> AudioCorpus:
+def build_synthetic_speech(config: SyntheticSpeechConfig, *, request: DatasetRequest) -> AudioDataset:
     """Built-in synthetic speech (speakers x phones, frame labels), generated on first use."""
     root = ensure_corpus(config, corpus_root(config, request))
     return build_librispeech(LibriSpeechConfig(

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_image.data.base import ImageDataset, split_rows
-from cpcframe_image.data.images import UnreadableImage, decode, pil_to_tensor
+from cpcframe_image.data.decode import UnreadableImage, decode, pil_to_tensor
 
 
 @attrs.frozen

@@ -18,8 +18,8 @@ import attrs
 import numpy as np
 
 from cpcframe import DatasetRequest, cache_key, validators
-from cpcframe_text.data.base import CorpusOptions, TextDataset, build_text_dataset
-from cpcframe_text.data.sources import FileSource
+from cpcframe_text.data.base import TextDataset, TextDatasetOptions, build_text_dataset
+from cpcframe_text.data.files import FileSource
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -31,8 +31,8 @@ def _ordered_pair(_instance, attribute, value) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class SyntheticTextConfig(CorpusOptions):
-    """Options of ``synthetic_text``, besides every text dataset's (:class:`CorpusOptions`).
+class SyntheticTextConfig(TextDatasetOptions):
+    """Options of ``synthetic_text``, besides every text dataset's (:class:`TextDatasetOptions`).
 
     Attributes:
         num_documents: documents generated.
@@ -57,7 +57,7 @@ class SyntheticTextConfig(CorpusOptions):
 
 def _settings(config: SyntheticTextConfig) -> dict:
     """The generator's settings (what the generated text depends on)."""
-    shared = attrs.fields_dict(CorpusOptions)
+    shared = attrs.fields_dict(TextDatasetOptions)
     return {k: getattr(config, k) for k in attrs.fields_dict(SyntheticTextConfig) if k not in shared}
 
 

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_image.data.base import ImageDataset, split_rows, warn_skipped
-from cpcframe_image.data.images import EXTENSIONS, decode, sniff
+from cpcframe_image.data.decode import EXTENSIONS, decode, sniff
 
 
 @attrs.frozen
