@@ -1,4 +1,7 @@
-"""Causal context models over ``(B, T, C)`` latents: GRU, LSTM, causal transformer, identity."""
+"""Causal context models over ``(B, T, C)`` latents: GRU, LSTM, causal transformer.
+
+(``identity``, the default for recipes without ``[model.context]``, is the core's: :mod:`cpcframe.identity`.)
+"""
 
 from __future__ import annotations
 
@@ -119,22 +122,3 @@ class CausalTransformerContext(ContextModel):
 def build_transformer(config: TransformerConfig, *, input_dim: int) -> CausalTransformerContext:
     """Small causal transformer over time."""
     return CausalTransformerContext(config, input_dim)
-
-
-class IdentityContext(ContextModel):
-    """Passes latents through unchanged (AMDIM predicts from encoder features directly)."""
-
-    def __init__(self, input_dim: int):
-        super().__init__()
-        self.output_dim = input_dim
-
-    def example_input(self, batch_size: int = 2) -> Tensor:
-        return torch.randn(batch_size, 12, self.output_dim, requires_grad=True)
-
-    def forward(self, latents):
-        return latents
-
-
-def build_identity(*, input_dim: int) -> IdentityContext:
-    """No context model: c = z (AMDIM)."""
-    return IdentityContext(input_dim)

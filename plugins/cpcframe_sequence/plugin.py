@@ -12,7 +12,6 @@ def register_context_models(register):
     register("gru", context_models.build_gru, context_models.RecurrentConfig)
     register("lstm", context_models.build_lstm, context_models.RecurrentConfig)
     register("transformer", context_models.build_transformer, context_models.TransformerConfig)
-    register("identity", context_models.build_identity)
 
 
 @hookimpl

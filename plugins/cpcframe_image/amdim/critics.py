@@ -106,7 +106,7 @@ class AmdimCritic(Critic):
         if latent_dim != context_dim:
             raise ValueError(f"the amdim critic scores context against latent vectors, so their sizes "
                              f"must match; got latent_dim={latent_dim}, context_dim={context_dim} "
-                             "(use model.context name = \"identity\")")
+                             "(use the default context model, identity: leave out [model.context])")
         self.config = config
         self.dim = latent_dim
         self.pairs = [_PAIR.match(p).groups() for p in config.pairs]  # type: ignore[union-attr]
