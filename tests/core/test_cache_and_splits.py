@@ -1,4 +1,5 @@
-"""The core's helpers for plugin datasets: cache keys, atomic cache folders, hashed splits."""
+"""The core's helpers for plugin datasets (public names of ``cpcframe``): cache keys, atomic
+cache folders, the preparation lock, hashed splits."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
-from cpcframe.data.splits import hold_out, key_hash
+from cpcframe import cache_key, exclusive, hold_out, key_hash, publish_dir
 
 
 def test_cache_key_is_stable_and_sensitive():
@@ -154,3 +154,16 @@ def test_build_dataset_prepares_one_process_at_a_time(registry, tmp_path, monkey
     (a_start, a_end), (b_start, _) = sorted(intervals)
     assert a_end <= b_start
     assert len(list((tmp_path / "cache" / "locks").glob("toy_sequences-*.lock"))) == 1
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    from cpcframe import default_cache_dir
+
+    monkeypatch.setenv("CPCFRAME_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("CPCFRAME_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "cpcframe"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cpcframe"

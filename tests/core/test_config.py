@@ -159,11 +159,11 @@ def test_structurer_types():
 
 @pytest.mark.parametrize("value, ok", [(0.5, True), (1e-3, True), (0.0, False), (1.0, False), (-0.2, False)])
 def test_fraction_validator_is_open_and_names_the_value(value, ok):
-    from cpcframe.config.validators import fraction
+    from cpcframe import validators
 
     @attrs.frozen
     class Holdout:
-        test_fraction: float = attrs.field(default=0.2, validator=fraction)
+        test_fraction: float = attrs.field(default=0.2, validator=validators.fraction)
 
     if ok:
         assert Holdout(value).test_fraction == value

@@ -51,6 +51,16 @@ def core_uses(tree: ast.AST) -> list[str]:
     return sorted(found, key=lambda use: int(use.split(":")[0].split()[1]))
 
 
+def test_every_public_name_is_there():
+    missing = [name for name in cpcframe.__all__ if not hasattr(cpcframe, name)]
+    assert not missing
+    helpers = {"validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
+               "Dataset", "DatasetRequest", "UserError", "did_you_mean"}
+    assert helpers <= set(cpcframe.__all__)
+    assert all(callable(getattr(cpcframe.validators, v)) for v in
+               ("positive", "non_negative", "probability", "fraction", "non_empty"))
+
+
 def test_there_are_plugin_modules():
     names = {relative(p) for p in PLUGIN_FILES}
     assert "plugins/cpcframe_audio/plugin.py" in names and "tests/toy_plugin.py" in names

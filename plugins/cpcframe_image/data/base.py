@@ -81,7 +81,7 @@ def warn_skipped(name: str, skipped: dict[str, int]) -> None:
 
 
 def held_out(keys: list[str], targets: list[int], fraction: float, salt: str = "test") -> set[int]:
-    """Indices of a deterministic held-out share of each class (:func:`cpcframe.data.splits.hold_out`:
+    """Indices of a deterministic held-out share of each class (:func:`cpcframe.hold_out`:
     ``round(fraction·n)`` items, 1 to n-1 when the class has 2 or more, chosen by a hash of
     the key, so adding files moves few others)."""
     by_class: dict[int, list[int]] = defaultdict(list)
