@@ -3,6 +3,8 @@
 The core holds the interfaces (:class:`Encoder`, :class:`ContextModel`,
 :class:`ViewSampler`, :class:`Critic`, :class:`Probe`), the InfoNCE engine, the trainer,
 recipes and the CLI. Modalities come from plugins (see ``docs/writing-plugins.md``).
+Everything a plugin author needs is a name of this package (``__all__``), the
+:class:`Dataset` interface, ``validators`` and the cache and split helpers included.
 Importing this package never imports torchaudio, torchvision or transformers.
 """
 
