@@ -101,12 +101,13 @@ def checked_dataset(dataset: Any, component: Component) -> Dataset:
                       DeprecationWarning, stacklevel=3)
         dataset = DatasetAdapter(dataset)
     groups, skipped = dataset.groups, dataset.skipped
-    if groups is not None and len(groups) != len(dataset):
-        raise TypeError(f"{where}: groups has {len(groups)} entries for {len(dataset)} items "
-                        "(one group id per item, or None)")
+    if groups is not None and (not hasattr(groups, "__len__") or len(groups) != len(dataset)):
+        got = f"{len(groups)} entries" if hasattr(groups, "__len__") else f"a {type(groups).__name__}"
+        raise TypeError(f"{where}: groups must be None or a sequence of {len(dataset)} group ids "
+                        f"(one per item), got {got}")
     if not isinstance(skipped, Mapping) or not all(isinstance(v, numbers.Integral) for v in skipped.values()):
         raise TypeError(f"{where}: skipped must map reasons to counts (dict[str, int]), got {skipped!r}")
-    if not isinstance(dataset.test_split_available, bool):
+    if dataset.test_split_available not in (True, False):
         raise TypeError(f"{where}: test_split_available must be True or False, "
                         f"got {dataset.test_split_available!r}")
     return dataset

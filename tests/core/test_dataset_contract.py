@@ -154,7 +154,7 @@ def test_something_else_is_refused_naming_the_dataset_and_what_is_missing(regist
 
 
 def test_groups_must_have_one_entry_per_item(registry):
-    with pytest.raises(TypeError, match="dataset 'bad_groups' .*groups has 2 entries for 6 items"):
+    with pytest.raises(TypeError, match="dataset 'bad_groups' .*groups must be None or a sequence of 6 group ids .one per item., got 2 entries"):
         build_dataset(recipe(registry, "bad_groups"), registry)
 
 
