@@ -3,6 +3,8 @@
 The core holds the interfaces (:class:`Encoder`, :class:`ContextModel`,
 :class:`ViewSampler`, :class:`Critic`, :class:`Probe`), the InfoNCE engine, the trainer,
 recipes and the CLI. Modalities come from plugins (see ``docs/writing-plugins.md``).
+Everything a plugin author needs is a name of this package (``__all__``), the
+:class:`Dataset` interface, ``validators`` and the cache and split helpers included.
 Importing this package never imports torchaudio, torchvision or transformers.
 """
 
@@ -11,13 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cpcframe.batch import Batch, Example, View
+from cpcframe.config import validators
 from cpcframe.context import ContextModel
 from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
+from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
 from cpcframe.data.request import DatasetRequest
+from cpcframe.data.request import default_cache_dir
+from cpcframe.data.splits import hold_out, key_hash
 from cpcframe.dataset import Dataset
 from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError
+from cpcframe.errors import did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
@@ -62,4 +69,7 @@ __all__ = [
     "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
     "RunDir",
+    # For plugin authors: config validators, cache folders, held-out splits, messages.
+    "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
+    "did_you_mean",
 ]

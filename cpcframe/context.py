@@ -14,7 +14,8 @@ class ContextModel(nn.Module, ABC):
 
     A context model must be causal along the axis the critic predicts over: ``c_t``
     may depend on ``z_{<=t}`` only (a GRU over time; a masked PixelCNN over grid rows,
-    where row ``i`` sees rows ``<= i``). AMDIM uses the identity.
+    where row ``i`` sees rows ``<= i``). AMDIM uses the identity, the default
+    (:mod:`cpcframe.identity`).
 
     Attributes:
         output_dim: ``H``, the channel size of the context.

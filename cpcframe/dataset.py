@@ -1,9 +1,11 @@
 """The ``Dataset`` interface: a map-style corpus of :class:`cpcframe.Example`.
 
-A dataset factory (``register_datasets``) returns one for a :class:`cpcframe.DatasetRequest`
-(which split, where to cache, the run's seed). The trainer, validation and probes read a
-dataset only through the members below, so a plugin's dataset is complete when it
-implements ``__len__`` and ``__getitem__`` and sets what applies of the rest.
+A dataset factory (``register_datasets``) is called as ``factory(config, *, request)``
+with a :class:`cpcframe.DatasetRequest` (which split, where to cache, the run's seed, the
+view sampler's minimum length) and returns a :class:`Dataset`. The trainer, validation
+and probes read a dataset only through the members below, so a plugin's dataset is
+complete when it implements ``__len__`` and ``__getitem__`` and sets what applies of the
+rest; the class attributes are the defaults.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset as TorchDataset
 
@@ -24,21 +26,29 @@ if TYPE_CHECKING:
 class Dataset(TorchDataset, ABC):
     """A map-style dataset of :class:`cpcframe.Example`.
 
+    Indices come from the core's step-indexed batch sampler (a batch is a function of
+    seed and step, which makes resuming exact), so iterable datasets are not supported.
+    ``__getitem__`` runs every step in loader workers: decode once (into a cache under
+    ``request.cache_dir``), then slice.
+
     Attributes:
-        groups: one group id per item (a speaker, a class, a document source), used by
-            grouped batching (``data.group_size``) and the ``same_group`` negative policy;
-            ``None`` puts every item in group 0.
+        groups: ``len(self)`` integer group ids, one per item (a speaker, a subject, a
+            document), used by grouped batching (``data.group_size``) and the
+            ``same_group`` negative policy; ``None`` (the default) puts every item in
+            group 0. Item ``i``'s ``Example.group`` should equal ``groups[i]``.
         skipped: reason -> count of items that could not be used (an unreadable file, a
-            recording shorter than a view). A corrupt item is skipped and counted, never
-            fatal; the run reports the counts.
-        test_split_available: whether ``split="test"`` gives held-out items of this corpus
-            (validation during training, probes); when ``False``, probes hold out a share
-            of the training split themselves.
+            recording shorter than ``request.min_length``). A corrupt item is skipped
+            and counted, never fatal; ``cpcframe run`` reports the counts, and an empty
+            dataset is reported with them. Empty by default.
+        test_split_available: whether ``split="test"`` gives held-out items of this
+            corpus (its own test split, or a share it holds out by key hash); ``False``
+            (the default) when the test split would repeat the training items, so probes
+            hold out a share of the training split themselves.
     """
 
     groups: Sequence[int] | None = None
     skipped: Mapping[str, int] = MappingProxyType({})
-    test_split_available: ClassVar[bool] | bool = False
+    test_split_available: bool = False
 
     @abstractmethod
     def __len__(self) -> int:
@@ -46,8 +56,55 @@ class Dataset(TorchDataset, ABC):
 
     @abstractmethod
     def __getitem__(self, index: int) -> Example:
-        """Item ``index`` (``0 <= index < len(self)``)."""
+        """Item ``index`` (``0 <= index < len(self)``) as an :class:`~cpcframe.Example`."""
 
     def check_model(self, model: "ContrastiveModel") -> None:
         """Raise :class:`cpcframe.UserError` when ``model`` cannot train on this data (a
-        vocabulary larger than the encoder's embedding table); called before training."""
+        vocabulary larger than the encoder's embedding table); called before training.
+        The default accepts every model."""
+
+
+class DatasetAdapter(Dataset):
+    """A :class:`Dataset` face on a third-party map-style dataset that does not subclass
+    it (deprecated): the optional members are read here, with their defaults, so the
+    rest of the core reads ``dataset.groups`` and friends directly. Other attributes
+    (``keys``, ``targets``, ...) are those of the wrapped dataset.
+
+    Attributes:
+        dataset: the wrapped object (with ``__len__`` and ``__getitem__``).
+    """
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.dataset[index]
+
+    # Properties, not copies: a dataset may count skipped items as it reads them.
+    @property  # type: ignore[override]
+    def groups(self) -> Sequence[int] | None:
+        return getattr(self.dataset, "groups", None)
+
+    @property  # type: ignore[override]
+    def skipped(self) -> Mapping[str, int]:
+        return getattr(self.dataset, "skipped", None) or {}
+
+    @property  # type: ignore[override]
+    def test_split_available(self) -> bool:
+        return bool(getattr(self.dataset, "test_split_available", False))
+
+    def check_model(self, model: "ContrastiveModel") -> None:
+        check = getattr(self.dataset, "check_model", None)
+        if check is not None:
+            check(model)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":  # not set yet (unpickling): never recurse
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __repr__(self) -> str:
+        return f"DatasetAdapter({self.dataset!r})"

@@ -69,9 +69,9 @@ def register_critics(register: Register) -> None:
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register datasets: ``factory(config, *, context: cpcframe.DatasetRequest) -> Dataset``.
+    """Register datasets: ``factory(config, *, request: cpcframe.DatasetRequest) -> cpcframe.Dataset``.
 
-    The result is a map-style ``torch.utils.data.Dataset`` of :class:`cpcframe.Example`
+    The result is a map-style :class:`cpcframe.Dataset` of :class:`cpcframe.Example`
     with a ``groups`` attribute (``list[int]``, one group id per item) for grouped
     batching. A missing root or file is a :class:`cpcframe.UserError`; an unreadable item
     is skipped and counted in ``dataset.skipped`` (a ``dict[str, int]`` of reason -> count).

@@ -14,23 +14,23 @@ import torch
 from torch import nn
 
 import cpcframe
-from cpcframe import Example, ViewSampler
-from cpcframe.config.validators import positive
+from cpcframe import Example, ViewSampler, validators
 
 
 @attrs.frozen
 class ToySequencesConfig:
     """Sequences of group-specific tones with random phone-like switches."""
 
-    num_items: int = attrs.field(default=48, validator=positive)
-    length: int = attrs.field(default=1024, validator=positive)
-    num_groups: int = attrs.field(default=4, validator=positive)
+    num_items: int = attrs.field(default=48, validator=validators.positive)
+    length: int = attrs.field(default=1024, validator=validators.positive)
+    num_groups: int = attrs.field(default=4, validator=validators.positive)
     corrupt_items: int = 0
     has_test_split: bool = True  # False: asking for split "test" is a UserError
 
 
-class ToySequences(torch.utils.data.Dataset):
+class ToySequences(cpcframe.Dataset):
     def __init__(self, config: ToySequencesConfig, seed: int):
+        self.test_split_available = config.has_test_split
         g = torch.Generator().manual_seed(seed + 17)
         self.items, self.groups, self.skipped = [], [], {}
         for i in range(config.num_items):
@@ -52,17 +52,17 @@ class ToySequences(torch.utils.data.Dataset):
         return Example(self.items[i], group=self.groups[i], key=f"toy-{i}")
 
 
-def build_toy_sequences(config: ToySequencesConfig, *, context: cpcframe.DatasetRequest) -> ToySequences:
+def build_toy_sequences(config: ToySequencesConfig, *, request: cpcframe.DatasetRequest) -> ToySequences:
     """Synthetic tone sequences (tests); the "test" split holds other sequences."""
-    if context.split == "test" and not config.has_test_split:
+    if request.split == "test" and not config.has_test_split:
         raise cpcframe.UserError("toy_sequences: this corpus has no test split")
-    return ToySequences(config, context.seed + (100 if context.split == "test" else 0))
+    return ToySequences(config, request.seed + (100 if request.split == "test" else 0))
 
 
 @attrs.frozen
 class ToyCropConfig:
-    window: int = attrs.field(default=256, validator=positive)
-    align: int = attrs.field(default=16, validator=positive)
+    window: int = attrs.field(default=256, validator=validators.positive)
+    align: int = attrs.field(default=16, validator=validators.positive)
 
 
 class ToyCrop(ViewSampler):
@@ -98,7 +98,7 @@ def build_toy_crop(config: ToyCropConfig) -> ToyCrop:
 
 @attrs.frozen
 class ToyConvConfig:
-    channels: int = attrs.field(default=32, validator=positive)
+    channels: int = attrs.field(default=32, validator=validators.positive)
     #: Return NaN latents from this many training forward calls on (0 = never): tests divergence.
     nan_after: int = 0
 
@@ -133,7 +133,7 @@ def build_toy_conv(config: ToyConvConfig) -> ToyConv:
 
 @attrs.frozen
 class ToyConv2dConfig:
-    channels: int = attrs.field(default=16, validator=positive)
+    channels: int = attrs.field(default=16, validator=validators.positive)
 
 
 class ToyConv2d(cpcframe.Encoder):

@@ -68,8 +68,12 @@ class ComponentSpec:
         return out
 
 
-def component_field(kind: str, *, optional: bool = False) -> Any:
-    """An attrs field holding a :class:`ComponentSpec` of ``kind``."""
+def component_field(kind: str, *, optional: bool = False, default: str | None = None) -> Any:
+    """An attrs field holding a :class:`ComponentSpec` of ``kind``: required, ``optional``
+    (``None`` when the recipe leaves it out) or, with ``default``, that registered
+    component at its default options."""
     if optional:
         return attrs.field(default=None, metadata={"kind": kind})
+    if default is not None:
+        return attrs.field(default=ComponentSpec(kind, default), metadata={"kind": kind})
     return attrs.field(metadata={"kind": kind})

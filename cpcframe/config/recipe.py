@@ -8,6 +8,7 @@ import attrs
 
 from cpcframe.config.component import ComponentSpec, component_field
 from cpcframe.config.validators import non_negative, positive
+from cpcframe.identity import DEFAULT_CONTEXT_MODEL
 from cpcframe.infonce import InfoNCEConfig
 
 
@@ -40,12 +41,19 @@ class DataSection:
                              f"group_size={self.group_size}")
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)  # a required critic after the optional context
 class ModelSection:
-    """``[model]``: the three model components."""
+    """``[model]``: the three model components.
+
+    Attributes:
+        encoder: ``[model.encoder]``, a registered encoder.
+        context: ``[model.context]``, a registered context model; ``identity`` (``c = z``,
+            as AMDIM) when the recipe has none.
+        critic: ``[model.critic]``, a registered critic.
+    """
 
     encoder: ComponentSpec = component_field("encoder")
-    context: ComponentSpec = component_field("context_model")
+    context: ComponentSpec = component_field("context_model", default=DEFAULT_CONTEXT_MODEL)
     critic: ComponentSpec = component_field("critic")
 
 

@@ -1,4 +1,5 @@
-"""Data side of the framework: dataset context, seeded view sampling, batching."""
+"""Data side of the framework: the dataset request, cache folders and hashed splits for
+plugin datasets, seeded view sampling, step-indexed batching."""
 
 from cpcframe.data.request import DatasetRequest
 

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cpcframe import Encoder
-from cpcframe.config.validators import non_negative, positive
+from cpcframe import Encoder, validators
 from cpcframe_audio.strided_conv import conv1d_channels_last
 
 NormKind = Literal["channel", "layer", "batch", "none"]
@@ -54,13 +53,13 @@ class AudioEncoderConfig:
             tensors and ``conv1d`` on other devices.
     """
 
-    hidden: int = attrs.field(default=512, validator=positive)
-    strides: tuple[int, ...] = attrs.field(default=(5, 4, 2, 2, 2), validator=positive)
-    kernels: tuple[int, ...] = attrs.field(default=(10, 8, 4, 4, 4), validator=positive)
-    padding: tuple[int, ...] = attrs.field(default=(), validator=non_negative)
+    hidden: int = attrs.field(default=512, validator=validators.positive)
+    strides: tuple[int, ...] = attrs.field(default=(5, 4, 2, 2, 2), validator=validators.positive)
+    kernels: tuple[int, ...] = attrs.field(default=(10, 8, 4, 4, 4), validator=validators.positive)
+    padding: tuple[int, ...] = attrs.field(default=(), validator=validators.non_negative)
     norm: NormKind = attrs.field(default="channel",
                                  validator=attrs.validators.in_(("channel", "layer", "batch", "none")))
-    sample_channels: int = attrs.field(default=1, validator=positive)
+    sample_channels: int = attrs.field(default=1, validator=validators.positive)
     normalize_input: bool = False
     conv_backend: ConvBackend = attrs.field(default="auto", validator=attrs.validators.in_(get_args(ConvBackend)))
 

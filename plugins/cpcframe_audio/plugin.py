@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_audio import encoders as encoder
-from cpcframe_audio import probe, views
+from cpcframe_audio import encoders, probe, views
 from cpcframe_audio.data import hf_audio, librispeech, synthetic
 
 
 @hookimpl
 def register_encoders(register):
-    register("cpc_audio", encoder.build_cpc_audio_encoder, encoder.AudioEncoderConfig)
+    register("cpc_audio", encoders.build_cpc_audio_encoder, encoders.AudioEncoderConfig)
 
 
 @hookimpl

@@ -140,7 +140,7 @@ class SpeechProbe(Probe):
             ctx = DatasetRequest(split=split, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # training already reported the corpus's problems
-                return spec.build(registry, context=ctx)
+                return spec.build(registry, request=ctx)
 
         train = build("train")
         test = build("test") if getattr(train, "test_split_available", False) else None

@@ -8,8 +8,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import Example, ViewSampler
-from cpcframe.config.validators import positive
+from cpcframe import Example, ViewSampler, validators
 from cpcframe_audio.data.labels import LABEL_HOP
 
 
@@ -24,9 +23,9 @@ class AudioWindowsConfig:
         sample_rate: Hz of the files ``cpcframe embed`` reads (resampled to it).
     """
 
-    window: int = attrs.field(default=20480, validator=positive)
-    align: int = attrs.field(default=LABEL_HOP, validator=positive)
-    sample_rate: int = attrs.field(default=16000, validator=positive)
+    window: int = attrs.field(default=20480, validator=validators.positive)
+    align: int = attrs.field(default=LABEL_HOP, validator=validators.positive)
+    sample_rate: int = attrs.field(default=16000, validator=validators.positive)
 
     def __attrs_post_init__(self) -> None:
         if self.align > self.window:

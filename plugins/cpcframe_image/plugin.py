@@ -11,26 +11,25 @@ from __future__ import annotations
 from cpcframe import hookimpl
 
 from cpcframe_image import probe
-from cpcframe_image.amdim import critics as amdim_critic
-from cpcframe_image.amdim import encoders as amdim_encoder
+from cpcframe_image.amdim import critics as amdim_critics
+from cpcframe_image.amdim import encoders as amdim_encoders
 from cpcframe_image.amdim import views as amdim_views
-from cpcframe_image.data import folder, hf_images
-from cpcframe_image.data import torchvision_readers as tv_datasets
-from cpcframe_image.patches import context_models as pixelcnn
-from cpcframe_image.patches import critics as grid_critic
-from cpcframe_image.patches import encoders as patch_encoder
+from cpcframe_image.data import hf_images, image_folder, torchvision_readers
+from cpcframe_image.patches import context_models as patch_context_models
+from cpcframe_image.patches import critics as patch_critics
+from cpcframe_image.patches import encoders as patch_encoders
 from cpcframe_image.patches import views as patch_views
 
 
 @hookimpl
 def register_encoders(register):
-    register("amdim", amdim_encoder.build_amdim_encoder, amdim_encoder.AmdimEncoderConfig)
-    register("patch_resnet", patch_encoder.build_patch_resnet, patch_encoder.PatchResNetConfig)
+    register("amdim", amdim_encoders.build_amdim_encoder, amdim_encoders.AmdimEncoderConfig)
+    register("patch_resnet", patch_encoders.build_patch_resnet, patch_encoders.PatchResNetConfig)
 
 
 @hookimpl
 def register_context_models(register):
-    register("pixelcnn", pixelcnn.build_pixelcnn, pixelcnn.PixelCNNConfig)
+    register("pixelcnn", patch_context_models.build_pixelcnn, patch_context_models.PixelCNNConfig)
 
 
 @hookimpl
@@ -41,16 +40,16 @@ def register_view_samplers(register):
 
 @hookimpl
 def register_critics(register):
-    register("amdim", amdim_critic.build_amdim_critic, amdim_critic.AmdimCriticConfig)
-    register("cpc_grid", grid_critic.build_grid_critic, grid_critic.GridCriticConfig)
+    register("amdim", amdim_critics.build_amdim_critic, amdim_critics.AmdimCriticConfig)
+    register("cpc_grid", patch_critics.build_grid_critic, patch_critics.GridCriticConfig)
 
 
 @hookimpl
 def register_datasets(register):
-    register("image_folder", folder.build_image_folder, folder.ImageFolderConfig)
-    register("cifar10", tv_datasets.build_cifar10, tv_datasets.CifarConfig)
-    register("cifar100", tv_datasets.build_cifar100, tv_datasets.CifarConfig)
-    register("stl10", tv_datasets.build_stl10, tv_datasets.STL10Config)
+    register("image_folder", image_folder.build_image_folder, image_folder.ImageFolderConfig)
+    register("cifar10", torchvision_readers.build_cifar10, torchvision_readers.CifarConfig)
+    register("cifar100", torchvision_readers.build_cifar100, torchvision_readers.CifarConfig)
+    register("stl10", torchvision_readers.build_stl10, torchvision_readers.STL10Config)
     register("hf_images", hf_images.build_hf_images, hf_images.HFImagesConfig)
 
 

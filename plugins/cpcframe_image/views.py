@@ -39,7 +39,7 @@ class ImageViewSampler(ViewSampler):
         """``[(path.stem, view)]``: the image file through :meth:`eval_view` (for
         ``cpcframe embed``). Raises ``OSError``/``ValueError`` when the file is not a
         readable image."""
-        from cpcframe_image.data.images import decode
+        from cpcframe_image.data.decode import decode
 
         path = Path(path)
         return [(path.stem, self.eval_view(Example(data=decode(path), key=path.stem)))]

@@ -1,4 +1,7 @@
-"""Causal context models over ``(B, T, C)`` latents: GRU, LSTM, causal transformer, identity."""
+"""Causal context models over ``(B, T, C)`` latents: GRU, LSTM, causal transformer.
+
+(``identity``, the default for recipes without ``[model.context]``, is the core's: :mod:`cpcframe.identity`.)
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import ContextModel
-from cpcframe.config.validators import positive
+from cpcframe import ContextModel, validators
 
 
 @attrs.frozen
@@ -23,8 +25,8 @@ class RecurrentConfig:
         dropout: dropout between stacked layers (unused with one layer).
     """
 
-    hidden_size: int = attrs.field(default=256, validator=positive)
-    num_layers: int = attrs.field(default=1, validator=positive)
+    hidden_size: int = attrs.field(default=256, validator=validators.positive)
+    num_layers: int = attrs.field(default=1, validator=validators.positive)
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
 
@@ -71,10 +73,10 @@ class TransformerConfig:
         dropout: dropout inside the layers.
     """
 
-    d_model: int = attrs.field(default=256, validator=positive)
-    num_layers: int = attrs.field(default=2, validator=positive)
-    num_heads: int = attrs.field(default=4, validator=positive)
-    dim_feedforward: int = attrs.field(default=1024, validator=positive)
+    d_model: int = attrs.field(default=256, validator=validators.positive)
+    num_layers: int = attrs.field(default=2, validator=validators.positive)
+    num_heads: int = attrs.field(default=4, validator=validators.positive)
+    dim_feedforward: int = attrs.field(default=1024, validator=validators.positive)
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
 
@@ -120,22 +122,3 @@ class CausalTransformerContext(ContextModel):
 def build_transformer(config: TransformerConfig, *, input_dim: int) -> CausalTransformerContext:
     """Small causal transformer over time."""
     return CausalTransformerContext(config, input_dim)
-
-
-class IdentityContext(ContextModel):
-    """Passes latents through unchanged (AMDIM predicts from encoder features directly)."""
-
-    def __init__(self, input_dim: int):
-        super().__init__()
-        self.output_dim = input_dim
-
-    def example_input(self, batch_size: int = 2) -> Tensor:
-        return torch.randn(batch_size, 12, self.output_dim, requires_grad=True)
-
-    def forward(self, latents):
-        return latents
-
-
-def build_identity(*, input_dim: int) -> IdentityContext:
-    """No context model: c = z (AMDIM)."""
-    return IdentityContext(input_dim)

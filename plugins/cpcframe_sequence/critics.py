@@ -8,8 +8,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import Batch, Contrast, Critic
-from cpcframe.config.validators import positive
+from cpcframe import Batch, Contrast, Critic, validators
 
 
 @attrs.frozen
@@ -22,7 +21,7 @@ class StepCriticConfig:
         dropout: dropout on the context before prediction (CPC_audio uses 0.5 at times).
     """
 
-    steps: int = attrs.field(default=12, validator=positive)
+    steps: int = attrs.field(default=12, validator=validators.positive)
     bias: bool = False
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from cpcframe import hookimpl
 
-from cpcframe_sequence import context_models
-from cpcframe_sequence import critics as step_critic
+from cpcframe_sequence import context_models, critics
 
 
 @hookimpl
@@ -13,9 +12,8 @@ def register_context_models(register):
     register("gru", context_models.build_gru, context_models.RecurrentConfig)
     register("lstm", context_models.build_lstm, context_models.RecurrentConfig)
     register("transformer", context_models.build_transformer, context_models.TransformerConfig)
-    register("identity", context_models.build_identity)
 
 
 @hookimpl
 def register_critics(register):
-    register("cpc_steps", step_critic.build_step_critic, step_critic.StepCriticConfig)
+    register("cpc_steps", critics.build_step_critic, critics.StepCriticConfig)

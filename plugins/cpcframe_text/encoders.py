@@ -20,8 +20,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import Encoder, UserError
-from cpcframe.config.validators import positive
+from cpcframe import Encoder, UserError, validators
 
 
 def _odd(_instance, attribute, value) -> None:
@@ -40,9 +39,9 @@ class SentenceConvConfig:
         kernel_size: width of the 1-D convolution over words (odd).
     """
 
-    vocab_size: int = attrs.field(default=20000, validator=positive)
-    embedding_dim: int = attrs.field(default=620, validator=positive)
-    dim: int = attrs.field(default=2400, validator=positive)
+    vocab_size: int = attrs.field(default=20000, validator=validators.positive)
+    embedding_dim: int = attrs.field(default=620, validator=validators.positive)
+    dim: int = attrs.field(default=2400, validator=validators.positive)
     kernel_size: int = attrs.field(default=3, validator=_odd)
 
 

@@ -15,8 +15,7 @@ from typing import Literal
 import attrs
 from torch import Tensor, nn
 
-from cpcframe import Encoder, UserError
-from cpcframe.config.validators import non_negative, positive
+from cpcframe import Encoder, UserError, validators
 from cpcframe_text.encoders import example_sentences, masked_mean, unpack_sentences
 
 
@@ -41,12 +40,12 @@ class HFSentenceEncoderConfig:
     pretrained: bool = True
     pooling: Literal["mean", "first"] = "mean"
     freeze: bool = False
-    projection: int = attrs.field(default=0, validator=non_negative)
-    vocab_size: int = attrs.field(default=20000, validator=positive)
-    hidden_size: int = attrs.field(default=256, validator=positive)
-    num_layers: int = attrs.field(default=4, validator=positive)
-    num_heads: int = attrs.field(default=4, validator=positive)
-    max_positions: int = attrs.field(default=512, validator=positive)
+    projection: int = attrs.field(default=0, validator=validators.non_negative)
+    vocab_size: int = attrs.field(default=20000, validator=validators.positive)
+    hidden_size: int = attrs.field(default=256, validator=validators.positive)
+    num_layers: int = attrs.field(default=4, validator=validators.positive)
+    num_heads: int = attrs.field(default=4, validator=validators.positive)
+    max_positions: int = attrs.field(default=512, validator=validators.positive)
 
     def __attrs_post_init__(self) -> None:
         if not self.model and self.hidden_size % self.num_heads:

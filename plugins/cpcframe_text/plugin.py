@@ -9,7 +9,7 @@ from __future__ import annotations
 from cpcframe import hookimpl
 
 from cpcframe_text import encoders, hf_encoder, probe, views
-from cpcframe_text.data import sources, synthetic
+from cpcframe_text.data import hf_text, synthetic, text_files, text_folder
 
 
 @hookimpl
@@ -25,9 +25,9 @@ def register_view_samplers(register):
 
 @hookimpl
 def register_datasets(register):
-    register("text_files", sources.build_text_files, sources.TextFilesConfig)
-    register("text_folder", sources.build_text_folder, sources.TextFolderConfig)
-    register("hf_text", sources.build_hf_text, sources.HFTextConfig)
+    register("text_files", text_files.build_text_files, text_files.TextFilesConfig)
+    register("text_folder", text_folder.build_text_folder, text_folder.TextFolderConfig)
+    register("hf_text", hf_text.build_hf_text, hf_text.HFTextConfig)
     register("synthetic_text", synthetic.build_synthetic_text, synthetic.SyntheticTextConfig)
 
 

@@ -18,9 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import Example, ViewSampler
-from cpcframe.config.validators import positive
-from cpcframe.errors import UserError
+from cpcframe import Example, UserError, ViewSampler, validators
 
 
 def _at_least_two(_instance, attribute, value) -> None:
@@ -38,7 +36,7 @@ class SentenceWindowsConfig:
     """
 
     window: int = attrs.field(default=8, validator=_at_least_two)
-    max_tokens: int = attrs.field(default=40, validator=positive)
+    max_tokens: int = attrs.field(default=40, validator=validators.positive)
 
 
 def ragged_gather(tokens: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -29,11 +29,11 @@ def reads(monkeypatch):
 
 
 def build(root, tmp_path, **options):
-    context = DatasetRequest(cache_dir=tmp_path / "cache")
+    request = DatasetRequest(cache_dir=tmp_path / "cache")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return build_librispeech(LibriSpeechConfig(root=str(root), decode_workers=1, **options),
-                                 context=context)
+                                 request=request)
 
 
 def test_second_build_reads_no_file(tmp_path, reads):

@@ -46,7 +46,7 @@ def saved(tmp_path):
 def build(config, tmp_path, split="train", min_length=0):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = build_hf_audio(config, context=DatasetRequest(split=split, cache_dir=tmp_path / "cache",
+        ds = build_hf_audio(config, request=DatasetRequest(split=split, cache_dir=tmp_path / "cache",
                                                            min_length=min_length))
     return ds, [str(w.message) for w in caught]
 

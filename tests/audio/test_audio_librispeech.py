@@ -15,10 +15,10 @@ from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 
 def build(root, tmp_path, split="train", min_length=0, **options):
-    context = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=min_length)
+    request = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=min_length)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dataset = build_librispeech(LibriSpeechConfig(root=str(root), **options), context=context)
+        dataset = build_librispeech(LibriSpeechConfig(root=str(root), **options), request=request)
     return dataset, [str(w.message) for w in caught]
 
 

@@ -27,7 +27,7 @@ def build(tmp_path, **options):
     config = LibriSpeechConfig(root=str(REAL_DATA / "test_db"), **options)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ds = build_librispeech(config, context=DatasetRequest(cache_dir=tmp_path / "cache", min_length=20480))
+        ds = build_librispeech(config, request=DatasetRequest(cache_dir=tmp_path / "cache", min_length=20480))
     return ds, [str(w.message) for w in caught]
 
 

@@ -17,15 +17,15 @@ SMALL = dict(speakers=4, utterances_per_speaker=4, min_seconds=0.6, max_seconds=
 
 def build(tmp_path, split="train", **options):
     config = SyntheticSpeechConfig(**{**SMALL, **options})
-    context = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=1600)
-    return config, context, build_synthetic_speech(config, context=context)
+    request = DatasetRequest(split=split, cache_dir=tmp_path / "cache", min_length=1600)
+    return config, request, build_synthetic_speech(config, request=request)
 
 
 def test_layout_labels_and_splits(tmp_path):
     started = time.perf_counter()
-    config, context, train = build(tmp_path)
+    config, request, train = build(tmp_path)
     assert time.perf_counter() - started < 20  # seconds, even on a busy machine
-    root = corpus_root(config, context)
+    root = corpus_root(config, request)
     flacs = sorted(root.glob("audio/*/*/*.flac"))
     assert len(flacs) == 16
     assert all(f.name.startswith(f.parent.parent.name + "-" + f.parent.name + "-") for f in flacs)

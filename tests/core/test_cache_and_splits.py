@@ -1,4 +1,5 @@
-"""The core's helpers for plugin datasets: cache keys, atomic cache folders, hashed splits."""
+"""The core's helpers for plugin datasets (public names of ``cpcframe``): cache keys, atomic
+cache folders, the preparation lock, hashed splits."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
-from cpcframe.data.splits import hold_out, key_hash
+from cpcframe import cache_key, exclusive, hold_out, key_hash, publish_dir
 
 
 def test_cache_key_is_stable_and_sensitive():
@@ -128,26 +128,24 @@ def test_exclusive_without_a_writable_cache_prepares_unlocked(tmp_path):
 
 def test_build_dataset_prepares_one_process_at_a_time(registry, tmp_path, monkeypatch):
     """Processes of a torchrun job (here: threads) that build one dataset take turns."""
+    from cpcframe import build
     from cpcframe.build import build_dataset
-    from cpcframe.config.component import ComponentSpec
     from cpcframe.config.loader import load_recipe
     from testpaths import TESTS
 
     monkeypatch.setenv("CPCFRAME_CACHE", str(tmp_path / "cache"))
     recipe = load_recipe(TESTS / "core" / "toy_recipe.toml", registry)
     intervals = []
-    original = ComponentSpec.build
+    original = build.make_dataset
 
-    def slow_build(self, registry, **kwargs):
-        if self.kind != "dataset":
-            return original(self, registry, **kwargs)
+    def slow_make(*args, **kwargs):
         start = time.monotonic()
         time.sleep(0.3)
-        result = original(self, registry, **kwargs)
+        result = original(*args, **kwargs)
         intervals.append((start, time.monotonic()))
         return result
 
-    monkeypatch.setattr(ComponentSpec, "build", slow_build)
+    monkeypatch.setattr(build, "make_dataset", slow_make)
     threads = [threading.Thread(target=build_dataset, args=(recipe, registry)) for _ in range(2)]
     for t in threads:
         t.start()
@@ -156,3 +154,16 @@ def test_build_dataset_prepares_one_process_at_a_time(registry, tmp_path, monkey
     (a_start, a_end), (b_start, _) = sorted(intervals)
     assert a_end <= b_start
     assert len(list((tmp_path / "cache" / "locks").glob("toy_sequences-*.lock"))) == 1
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    from cpcframe import default_cache_dir
+
+    monkeypatch.setenv("CPCFRAME_CACHE", str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("CPCFRAME_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "cpcframe"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cpcframe"

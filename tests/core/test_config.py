@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 import pytest
+import torch
 
 from cpcframe.config import toml_io
 from cpcframe.config.loader import (apply_overrides, dump_recipe, load_recipe, parse_override,
@@ -158,14 +159,29 @@ def test_structurer_types():
 
 @pytest.mark.parametrize("value, ok", [(0.5, True), (1e-3, True), (0.0, False), (1.0, False), (-0.2, False)])
 def test_fraction_validator_is_open_and_names_the_value(value, ok):
-    from cpcframe.config.validators import fraction
+    from cpcframe import validators
 
     @attrs.frozen
     class Holdout:
-        test_fraction: float = attrs.field(default=0.2, validator=fraction)
+        test_fraction: float = attrs.field(default=0.2, validator=validators.fraction)
 
     if ok:
         assert Holdout(value).test_fraction == value
     else:
         with pytest.raises(ValueError, match=f"between 0 and 1 .exclusive., got {value!r}"):
             Holdout(value)
+
+
+def test_a_recipe_without_a_context_model_gets_identity(registry):
+    data = toy_data()
+    del data["model"]["context"]
+    data["model"]["critic"] = {"name": "cpc_steps", "steps": 2}
+    recipe = structure_recipe(data, registry)
+    assert (recipe.model.context.kind, recipe.model.context.name) == ("context_model", "identity")
+    context = recipe.model.context.build(registry, input_dim=5)
+    z = torch.randn(2, 7, 5)
+    assert context.output_dim == 5 and context(z) is z
+    # The saved recipe names it, and reads back the same (as runs of 0.1.0 wrote it).
+    saved = toml_io.loads(dump_recipe(recipe))
+    assert saved["model"]["context"] == {"name": "identity"}
+    assert structure_recipe(saved, registry) == recipe

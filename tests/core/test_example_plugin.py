@@ -99,8 +99,8 @@ def test_dataset_groups_skipped_and_splits(example, demo_root, tmp_path):
     config = build.config(root=str(demo_root), test_every=3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train = build.build(config, context=cpcframe.DatasetRequest(split="train", cache_dir=tmp_path, min_length=64))
-        test = build.build(config, context=cpcframe.DatasetRequest(split="test", cache_dir=tmp_path, min_length=64))
+        train = build.build(config, request=cpcframe.DatasetRequest(split="train", cache_dir=tmp_path, min_length=64))
+        test = build.build(config, request=cpcframe.DatasetRequest(split="test", cache_dir=tmp_path, min_length=64))
     # 9 good files + s98_short + s99_broken = 11 files; every 3rd is test: 3 + 1 of them.
     assert len(train) + len(test) == 9
     assert train.skipped.get("unreadable", 0) + test.skipped.get("unreadable", 0) == 1
@@ -114,22 +114,23 @@ def test_dataset_groups_skipped_and_splits(example, demo_root, tmp_path):
     assert item.labels.shape == (400,) and set(item.labels.unique().tolist()) <= {0, 1, 2}
     assert torch.allclose(item.data.mean(1), torch.zeros(3), atol=1e-4)  # standardized
     assert item.group == train.groups[0] and item.key == train.keys[0]
+    assert isinstance(train, cpcframe.Dataset) and train.test_split_available
 
 
 def test_dataset_cache_is_reused_and_refreshed(example, demo_root, tmp_path):
     build = example[2].get("dataset", "sensor_csv")
     config = build.config(root=str(demo_root), test_every=0)
-    context = cpcframe.DatasetRequest(cache_dir=tmp_path, min_length=64)
+    request = cpcframe.DatasetRequest(cache_dir=tmp_path, min_length=64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        first = build.build(config, context=context)
+        first = build.build(config, request=request)
         entries = list((tmp_path / "example_sensors").iterdir())
-        second = build.build(config, context=context)
+        second = build.build(config, request=request)
         assert list((tmp_path / "example_sensors").iterdir()) == entries  # read back, not rewritten
         assert torch.equal(first[2].data, second[2].data)
         clone = pickle_roundtrip(second)  # what a loader worker receives
         assert torch.equal(clone[2].data, second[2].data)
-        uncached = build.build(build.config(root=str(demo_root), test_every=0, cache=False), context=context)
+        uncached = build.build(build.config(root=str(demo_root), test_every=0, cache=False), request=request)
         assert torch.equal(uncached[2].data, first[2].data)
 
 
@@ -142,10 +143,10 @@ def pickle_roundtrip(obj):
 def test_dataset_missing_folder_is_a_user_error(example, tmp_path):
     build = example[2].get("dataset", "sensor_csv")
     with pytest.raises(cpcframe.UserError, match="does not exist"):
-        build.build(build.config(root=str(tmp_path / "nope")), context=cpcframe.DatasetRequest(cache_dir=tmp_path))
+        build.build(build.config(root=str(tmp_path / "nope")), request=cpcframe.DatasetRequest(cache_dir=tmp_path))
     (tmp_path / "empty").mkdir()
     with pytest.raises(cpcframe.UserError, match=r"no \*\.csv"):
-        build.build(build.config(root=str(tmp_path / "empty")), context=cpcframe.DatasetRequest(cache_dir=tmp_path))
+        build.build(build.config(root=str(tmp_path / "empty")), request=cpcframe.DatasetRequest(cache_dir=tmp_path))
 
 
 def test_configs_reject_bad_values(example):

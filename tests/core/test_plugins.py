@@ -12,7 +12,7 @@ import pytest
 
 import cpcframe
 from cpcframe.errors import UnknownComponentError
-from cpcframe.plugins import build_registry, make_plugin_manager
+from cpcframe.plugins import CORE_PLUGINS, build_registry, make_plugin_manager
 from cpcframe.registry import DuplicateComponentError
 
 from testpaths import ROOT, cli_env
@@ -60,7 +60,7 @@ class HasName:
 class PluginWithNameOption:
     @cpcframe.hookimpl
     def register_datasets(self, register):
-        register("named", lambda config, *, context: None, HasName)
+        register("named", lambda config, *, request: None, HasName)
 
 
 def test_a_config_option_called_name_is_refused_at_registration():
@@ -82,9 +82,27 @@ def test_autoload_can_be_disabled(monkeypatch):
     monkeypatch.setenv("CPCFRAME_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("CPCFRAME_PLUGINS", raising=False)
     registry = build_registry(make_plugin_manager())
-    assert len(registry) == 0
+    assert len(registry) > 0 and {c.plugin for c in registry} == {"cpcframe"}  # the core's own only
+    assert "identity" in registry.names("context_model") and "gru" not in registry.names("context_model")
     registry = build_registry(make_plugin_manager([PluginA()]))
-    assert registry.names("context_model") == ["twin"]
+    assert "twin" in registry.names("context_model")
+
+
+def test_identity_is_the_cores_and_cannot_be_taken():
+    registry = build_registry(make_plugin_manager([], autoload=False))
+    identity = registry.get("context_model", "identity")
+    assert (identity.plugin, identity.version) == ("cpcframe", cpcframe.__version__)
+    assert "cpcframe.identity" in CORE_PLUGINS
+
+    class Rival:
+        @cpcframe.hookimpl
+        def register_context_models(self, register):
+            register("identity", lambda *, input_dim: None)
+
+    pm = make_plugin_manager([], autoload=False)
+    pm.register(Rival(), name="rival")
+    with pytest.raises(DuplicateComponentError, match="'identity' is registered by two plugins: 'cpcframe' and 'rival'"):
+        build_registry(pm)
 
 
 def test_components_know_their_plugin_and_version(registry):
@@ -101,6 +119,8 @@ def test_cli_lists_every_component():
     rows = json.loads(proc.stdout)
     kinds = {(r["kind"], r["name"]): r for r in rows}
     assert kinds[("critic", "cpc_steps")]["plugin"] == "sequence"
+    assert (kinds[("context_model", "identity")]["plugin"], kinds[("context_model", "identity")]["version"]) == (
+        "cpcframe", cpcframe.__version__)
     assert kinds[("encoder", "toy_conv")]["plugin"] == "toy_plugin"
     text = subprocess.run([sys.executable, "-m", "cpcframe", "plugins"], env=cli_env(),
                           capture_output=True, text=True, cwd=ROOT).stdout

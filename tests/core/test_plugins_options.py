@@ -4,12 +4,12 @@ section it prints is a valid recipe section holding the defaults."""
 from __future__ import annotations
 
 import json
-import tomllib
 
 import pytest
 
 from cpcframe.cli import main
 from cpcframe.cli.plugins import SECTIONS, as_toml
+from cpcframe.config import toml_io
 from cpcframe.config.describe import REQUIRED, attribute_docs, describe_options
 from cpcframe.config.structure import Structurer
 from cpcframe.plugins import default_registry
@@ -32,7 +32,7 @@ def test_every_option_is_documented(kind, name):
 def test_printed_section_is_toml_that_gives_the_defaults(kind, name):
     c = component(kind, name)
     text = as_toml(SECTIONS[kind], name, describe_options(c.config))
-    data = tomllib.loads(text)
+    data = toml_io.loads(text)
     for part in SECTIONS[kind].strip("[]").split("."):
         data = data[part]
     assert data.pop("name") == name

@@ -11,8 +11,8 @@ import torch
 
 from cpcframe import DatasetRequest, UserError
 from cpcframe_image.data.base import ImageDataset
-from cpcframe_image.data.folder import ImageFolder, ImageFolderConfig, build_image_folder
-from cpcframe_image.data.images import UnreadableImage, decode
+from cpcframe_image.data.image_folder import ImageFolder, ImageFolderConfig, build_image_folder
+from cpcframe_image.data.decode import UnreadableImage, decode
 from cpcframe_image.data.synthetic import CLASSES, write_shapes
 from cpcframe_image.data.torchvision_readers import CifarConfig, STL10Config, build_cifar10, build_cifar100, build_stl10
 
@@ -29,8 +29,8 @@ def shapes_dir(tmp_path) -> Path:
 
 
 def test_image_folder_reads_classes_and_holds_out_a_test_share(shapes_dir):
-    train = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), context=ctx("train"))
-    test = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), context=ctx("test"))
+    train = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), request=ctx("train"))
+    test = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), request=ctx("test"))
     assert train.classes == sorted(CLASSES) and test.classes == train.classes
     assert len(train) == 32 and len(test) == 8  # 20 % of each class of 10
     assert not set(train.keys) & set(test.keys)
@@ -39,15 +39,15 @@ def test_image_folder_reads_classes_and_holds_out_a_test_share(shapes_dir):
     assert ex.data.shape == (3, 32, 32) and ex.data.dtype == torch.uint8
     assert ex.labels == train.targets[0] and ex.group == 0 and ex.key.endswith(".png")
     assert train.groups == [0] * 32 and train.skipped == {}
-    again = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), context=ctx("test"))
+    again = build_image_folder(ImageFolderConfig(root=str(shapes_dir)), request=ctx("test"))
     assert again.keys == test.keys  # deterministic
 
 
 def test_image_folder_uses_split_folders_when_present(tmp_path):
     write_shapes(tmp_path / "data" / "train", per_class=3, seed=0, classes=("circle", "square"))
     write_shapes(tmp_path / "data" / "val", per_class=2, seed=1, classes=("square", "cross"))
-    train = build_image_folder(ImageFolderConfig(root=str(tmp_path / "data")), context=ctx("train"))
-    test = build_image_folder(ImageFolderConfig(root=str(tmp_path / "data")), context=ctx("test"))
+    train = build_image_folder(ImageFolderConfig(root=str(tmp_path / "data")), request=ctx("train"))
+    test = build_image_folder(ImageFolderConfig(root=str(tmp_path / "data")), request=ctx("test"))
     assert train.classes == ["circle", "cross", "square"] == test.classes
     assert len(train) == 6 and len(test) == 4
     assert all(k.startswith("val/") for k in test.keys)
@@ -125,7 +125,7 @@ def test_image_folder_user_errors(tmp_path):
 ])
 def test_torchvision_readers_explain_where_to_get_missing_data(tmp_path, name, builder, config, url):
     with pytest.raises(UserError, match=url) as info:
-        builder(config(root=str(tmp_path)), context=ctx("train"))
+        builder(config(root=str(tmp_path)), request=ctx("train"))
     assert str(tmp_path) in str(info.value) and "download=True" in str(info.value)
 
 
@@ -133,7 +133,7 @@ def test_cifar10_from_shared_data_when_present():
     root = SHARED_DATA / "cifar10"
     if not (root / "cifar-10-batches-py").is_dir():
         pytest.skip(f"no CIFAR-10 under {root}")
-    ds = build_cifar10(CifarConfig(root=str(root)), context=ctx("test"))
+    ds = build_cifar10(CifarConfig(root=str(root)), request=ctx("test"))
     assert len(ds) == 10000 and ds[0].data.shape == (3, 32, 32) and 0 <= ds[0].labels < 10
 
 
@@ -168,8 +168,8 @@ def test_hf_images_reads_saved_dataset_and_skips_broken_images(tmp_path):
 
     path = _hf_dataset(tmp_path, with_test=True)
     cfg = HFImagesConfig(path=str(path), image_column="img", label_column="y")
-    train = build_hf_images(cfg, context=ctx("train"))
-    test = build_hf_images(cfg, context=ctx("test"))
+    train = build_hf_images(cfg, request=ctx("train"))
+    test = build_hf_images(cfg, request=ctx("test"))
     assert len(train) == 10 and len(test) == 4 and train.classes == ["dark", "light"]
     ex = train[1]
     assert ex.data.shape == (3, 8, 10) and int(ex.data[0, 0, 0]) == 20 and ex.labels == 1
@@ -183,11 +183,11 @@ def test_hf_images_holds_out_a_share_without_test_split(tmp_path):
 
     path = _hf_dataset(tmp_path, with_test=False)
     cfg = HFImagesConfig(path=str(path), image_column="img", label_column="y", test_fraction=0.2)
-    train = build_hf_images(cfg, context=ctx("train"))
-    test = build_hf_images(cfg, context=ctx("test"))
+    train = build_hf_images(cfg, request=ctx("train"))
+    test = build_hf_images(cfg, request=ctx("test"))
     assert len(train) + len(test) == 10 and len(test) == 2
     assert not set(train.keys) & set(test.keys)
     with pytest.raises(UserError, match="not an image column"):
-        build_hf_images(HFImagesConfig(path=str(path), image_column="y", label_column=""), context=ctx("train"))
+        build_hf_images(HFImagesConfig(path=str(path), image_column="y", label_column=""), request=ctx("train"))
     with pytest.raises(UserError, match="cannot"):
-        build_hf_images(HFImagesConfig(path=str(tmp_path / "nothing-here")), context=ctx("train"))
+        build_hf_images(HFImagesConfig(path=str(tmp_path / "nothing-here")), request=ctx("train"))

@@ -62,7 +62,7 @@ def write_cifar(root: Path, hundred: bool) -> None:
 
 def test_cifar10_reads_every_batch_in_image_layout(tmp_path, no_checksums):
     write_cifar(tmp_path, hundred=False)
-    train = build_cifar10(CifarConfig(root=str(tmp_path)), context=ctx("train", tmp_path))
+    train = build_cifar10(CifarConfig(root=str(tmp_path)), request=ctx("train", tmp_path))
     assert len(train) == 10
     first = train[0]
     assert first.data.shape == (3, 32, 32) and str(first.data.dtype) == "torch.uint8"
@@ -70,15 +70,15 @@ def test_cifar10_reads_every_batch_in_image_layout(tmp_path, no_checksums):
     assert int(first.data[2, 0, 1]) == 200 and int(first.data[2, 1, 0]) == 0
     assert [train[i].labels for i in range(4)] == [0, 1, 1, 2]
     test = build_cifar10(CifarConfig(root=str(tmp_path / "cifar-10-batches-py")),
-                         context=ctx("test", tmp_path))  # the inner folder works as root too
+                         request=ctx("test", tmp_path))  # the inner folder works as root too
     assert len(test) == 3 and [test[i].labels for i in range(3)] == [7, 8, 9]
     assert int(test[2].data[0, 0, 0]) == 102
 
 
 def test_cifar100_uses_fine_labels(tmp_path, no_checksums):
     write_cifar(tmp_path, hundred=True)
-    train = build_cifar100(CifarConfig(root=str(tmp_path)), context=ctx("train", tmp_path))
-    test = build_cifar100(CifarConfig(root=str(tmp_path)), context=ctx("test", tmp_path))
+    train = build_cifar100(CifarConfig(root=str(tmp_path)), request=ctx("train", tmp_path))
+    test = build_cifar100(CifarConfig(root=str(tmp_path)), request=ctx("test", tmp_path))
     assert len(train) == 2 and len(test) == 3 and test[0].labels == 7
 
 
@@ -108,7 +108,7 @@ def write_stl10(root: Path) -> None:
 ])
 def test_stl10_train_splits(tmp_path, no_checksums, train_split, count, labels):
     write_stl10(tmp_path)
-    ds = build_stl10(STL10Config(root=str(tmp_path), train_split=train_split), context=ctx("train", tmp_path))
+    ds = build_stl10(STL10Config(root=str(tmp_path), train_split=train_split), request=ctx("train", tmp_path))
     assert len(ds) == count and [ds[i].labels for i in range(count)] == labels
     image = ds[0].data
     assert image.shape == (3, 96, 96)
@@ -117,6 +117,6 @@ def test_stl10_train_splits(tmp_path, no_checksums, train_split, count, labels):
 
 def test_stl10_test_split(tmp_path, no_checksums):
     write_stl10(tmp_path)
-    ds = build_stl10(STL10Config(root=str(tmp_path)), context=ctx("test", tmp_path))
+    ds = build_stl10(STL10Config(root=str(tmp_path)), request=ctx("test", tmp_path))
     assert len(ds) == 2 and [ds[i].labels for i in range(2)] == [4, 5]
     assert int(ds[1].data[0, 50, 50]) == 91

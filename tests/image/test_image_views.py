@@ -136,7 +136,7 @@ def test_inference_views_read_a_file_deterministically(tmp_path):
     """``cpcframe embed`` input: the file resized and centre-cropped like the probe's view."""
     from PIL import Image
 
-    from cpcframe_image.data.images import decode
+    from cpcframe_image.data.decode import decode
 
     ex = gradient_image(48, 40)
     path = tmp_path / "photo.png"

@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cpcframe.config import toml_io
 from cpcframe_text.data.synthetic import SyntheticCorpus, SyntheticTextConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def cli(*args: str, timeout: int = 420) -> subprocess.CompletedProcess:
 
 def labelled_by_topic_words(path: Path, size: int = 400) -> Path:
     """Fresh sentences whose label is the topic their topic words come from."""
-    settings = tomllib.loads(RECIPE.read_text())["data"]["dataset"]
+    settings = toml_io.loads(RECIPE.read_text())["data"]["dataset"]
     settings = {k: v for k, v in settings.items() if k not in ("name", "tokenizer")}
     corpus = SyntheticCorpus(SyntheticTextConfig(**settings))
     rng = np.random.default_rng(123)

@@ -78,7 +78,7 @@ def test_dataset_builds_with_defaults_and_feeds_the_model(tmp_path, name):
         required["hf_text"] = {"path": str(tmp_path / "hf")}
     component = REGISTRY.get("dataset", name)
     sampler = REGISTRY.get("view_sampler", "sentence_windows").build()
-    dataset = component.build(component.config(**required[name]), context=DatasetRequest(
+    dataset = component.build(component.config(**required[name]), request=DatasetRequest(
         cache_dir=tmp_path / "cache", min_length=sampler.min_length(), run_dir=tmp_path / "run"))
     assert len(dataset) == len(dataset.groups) > 0 and isinstance(dataset.skipped, dict)
     (view,) = sampler.collate([sampler.sample(dataset[i], torch.Generator().manual_seed(i))

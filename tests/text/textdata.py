@@ -1,4 +1,4 @@
-"""Small corpora and contexts the text tests make themselves (imported as ``textdata``)."""
+"""Small corpora and dataset requests the text tests make themselves (imported as ``textdata``)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,6 @@ def make_document(index: int, sentences: int) -> str:
     return " ".join(out)
 
 
-def context(tmp_path: Path, *, run: str | None = "run", min_length: int = 4, cache: str = "cache") -> DatasetRequest:
+def request(tmp_path: Path, *, run: str | None = "run", min_length: int = 4, cache: str = "cache") -> DatasetRequest:
     return DatasetRequest(cache_dir=tmp_path / cache, min_length=min_length,
                           run_dir=(tmp_path / run) if run else None)

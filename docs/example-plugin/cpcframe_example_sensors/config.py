@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from cpcframe.config.validators import non_empty, non_negative, positive
+from cpcframe import validators
 
 
 def _unique(_instance: Any, _attribute: Any, value: tuple[str, ...]) -> None:
@@ -53,12 +53,12 @@ class SensorCSVConfig:
             (re-read only when a file's size or modification time changes).
     """
 
-    root: str = attrs.field(default="data/sensors", validator=non_empty)
+    root: str = attrs.field(default="data/sensors", validator=validators.non_empty)
     channels: tuple[str, ...] = attrs.field(default=("x", "y", "z"),
-                                            validator=attrs.validators.and_(non_empty, _unique))
+                                            validator=attrs.validators.and_(validators.non_empty, _unique))
     label_column: str = "activity"
-    subject_separator: str = attrs.field(default="_", validator=non_empty)
-    test_every: int = attrs.field(default=5, validator=non_negative)
+    subject_separator: str = attrs.field(default="_", validator=validators.non_empty)
+    test_every: int = attrs.field(default=5, validator=validators.non_negative)
     standardize: bool = True
     cache: bool = True
 
@@ -75,8 +75,8 @@ class SensorWindowsConfig:
             ``u ~ U(-gain_jitter, gain_jitter)`` (sensor gain variation); 0 = off.
     """
 
-    window: int = attrs.field(default=128, validator=positive)
-    align: int = attrs.field(default=8, validator=positive)
+    window: int = attrs.field(default=128, validator=validators.positive)
+    align: int = attrs.field(default=8, validator=validators.positive)
     gain_jitter: float = attrs.field(default=0.0, validator=_fraction_below_one)
 
     def __attrs_post_init__(self) -> None:
@@ -97,10 +97,10 @@ class SensorConvConfig:
             convolution (normalises without mixing time steps, unlike batch norm).
     """
 
-    in_channels: int = attrs.field(default=3, validator=positive)
-    hidden: int = attrs.field(default=64, validator=positive)
-    kernels: tuple[int, ...] = attrs.field(default=(4, 4, 4), validator=[non_empty, positive])
-    strides: tuple[int, ...] = attrs.field(default=(2, 2, 2), validator=[non_empty, positive])
+    in_channels: int = attrs.field(default=3, validator=validators.positive)
+    hidden: int = attrs.field(default=64, validator=validators.positive)
+    kernels: tuple[int, ...] = attrs.field(default=(4, 4, 4), validator=[validators.non_empty, validators.positive])
+    strides: tuple[int, ...] = attrs.field(default=(2, 2, 2), validator=[validators.non_empty, validators.positive])
     channel_norm: bool = True
 
     def __attrs_post_init__(self) -> None:
@@ -137,7 +137,7 @@ class SensorActivityConfig:
 
     level: Literal["context", "latent"] = attrs.field(
         default="context", validator=attrs.validators.in_(("context", "latent")))
-    steps: int = attrs.field(default=300, validator=positive)
-    lr: float = attrs.field(default=1e-2, validator=positive)
-    weight_decay: float = attrs.field(default=0.0, validator=non_negative)
+    steps: int = attrs.field(default=300, validator=validators.positive)
+    lr: float = attrs.field(default=1e-2, validator=validators.positive)
+    weight_decay: float = attrs.field(default=0.0, validator=validators.non_negative)
     baselines: bool = False

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from cpcframe import hookimpl
+from cpcframe import Dataset, DatasetRequest, hookimpl
 from cpcframe_example_sensors.config import (SensorActivityConfig, SensorConvConfig, SensorCSVConfig,
                                              SensorWindowsConfig)
 
 
-def build_sensor_csv(config: SensorCSVConfig, *, context: Any) -> Any:
+def build_sensor_csv(config: SensorCSVConfig, *, request: DatasetRequest) -> Dataset:
     """CSV sensor recordings, one per file; group = subject (file-name prefix)."""
     from cpcframe_example_sensors.data.sensor_csv import SensorCSV
 
-    return SensorCSV(config, context=context)
+    return SensorCSV(config, request=request)
 
 
 def build_sensor_windows(config: SensorWindowsConfig) -> Any:

@@ -92,7 +92,7 @@ class SensorActivityProbe(Probe):
         # The same recordings training could use (at least one view long).
         min_length = int(getattr(recipe.data.views.config, "window", 0))
         splits = {split: SensorCSV(recipe.data.dataset.config,
-                                   context=DatasetRequest(split=split, seed=context.seed,
+                                   request=DatasetRequest(split=split, seed=context.seed,
                                                           min_length=min_length, run_dir=context.run_dir))
                   for split in ("train", "test")}
         for split, dataset in splits.items():

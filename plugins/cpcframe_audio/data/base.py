@@ -7,9 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from cpcframe import Example
+from cpcframe import Dataset, Example
 from cpcframe_audio.data.cache import AudioCache
 from cpcframe_audio.data.labels import LabelStore
 
@@ -26,7 +25,7 @@ def _examples(keys: list[str], total: int, limit: int = 3) -> str:
     return shown + (f", ... ({total} in all)" if total > limit else "")
 
 
-class AudioCorpus(Dataset):
+class AudioDataset(Dataset):
     """Utterances of a cache, optionally with frame labels.
 
     ``dataset[i]`` is an :class:`~cpcframe.Example` with ``data`` a ``(1, S)`` waveform in
@@ -92,7 +91,7 @@ class AudioCorpus(Dataset):
 
 def select(cache: AudioCache, wanted: Sequence[str] | None, *, min_length: int, source: str,
            labels: LabelStore | None = None, test_split_available: bool = False,
-           extra_stats: dict[str, float] | None = None) -> AudioCorpus:
+           extra_stats: dict[str, float] | None = None) -> AudioDataset:
     """The corpus of ``wanted`` utterance ids (all when ``None``) that decoded and are long enough.
 
     Counts (and warns once about) unreadable files, too-short files, and, with labels,
@@ -138,5 +137,5 @@ def select(cache: AudioCache, wanted: Sequence[str] | None, *, min_length: int, 
             warnings.warn(f"{source}: {int((~has).sum())} utterance(s) have no phone labels "
                           f"(e.g. {', '.join(missing)}); they train but are not probed for phones",
                           stacklevel=3)
-    return AudioCorpus(cache, items, labels=labels, skipped=skipped, stats=stats,
+    return AudioDataset(cache, items, labels=labels, skipped=skipped, stats=stats,
                        test_split_available=test_split_available)

@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe import cache_key, publish_dir
 from cpcframe_audio.data.decode import AudioDecodeError, AudioSource, read_audio
 
 CACHE_VERSION = 1
@@ -144,7 +144,7 @@ def build_cache(root: Path, name: str, fingerprint: Any, items: Callable[[], Ite
     """Open the cache for ``fingerprint``, decoding ``items()`` into it first if it does not exist.
 
     Args:
-        root: folder holding caches (``<context.cache_dir>/audio``).
+        root: folder holding caches (``<request.cache_dir>/audio``).
         name: readable prefix of the cache folder's name.
         fingerprint: JSON-able description of everything the samples depend on
             (file list with sizes and mtimes, options); its hash names the folder.

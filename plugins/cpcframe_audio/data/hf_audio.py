@@ -14,10 +14,9 @@ from typing import Any, Literal
 
 import attrs
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import non_negative, positive
+from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
-from cpcframe_audio.data.base import AudioCorpus, select
+from cpcframe_audio.data.base import AudioDataset, select
 from cpcframe_audio.data.labels import load_labels
 
 
@@ -52,12 +51,12 @@ class HFAudioConfig:
     speaker_column: str = "speaker_id"
     id_column: str = "id"
     streaming: bool = False
-    max_items: int = attrs.field(default=0, validator=non_negative)
+    max_items: int = attrs.field(default=0, validator=validators.non_negative)
     phone_labels: str = ""
-    sample_rate: int = attrs.field(default=16000, validator=positive)
+    sample_rate: int = attrs.field(default=16000, validator=validators.positive)
     cache_dtype: Literal["float16", "float32"] = attrs.field(default="float16",
                                                              validator=attrs.validators.in_(DTYPES))
-    decode_workers: int = attrs.field(default=0, validator=non_negative)
+    decode_workers: int = attrs.field(default=0, validator=validators.non_negative)
 
 
 def _is_saved_dataset(path: Path) -> bool:
@@ -117,13 +116,13 @@ def _check_row(config: HFAudioConfig, row: dict[str, Any]) -> None:
                             f"(columns: {', '.join(row)}); set data.dataset.{key}")
 
 
-def build_hf_audio(config: HFAudioConfig, *, context: DatasetRequest) -> AudioCorpus:
+def build_hf_audio(config: HFAudioConfig, *, request: DatasetRequest) -> AudioDataset:
     """Hugging Face datasets audio (bytes decoded with soundfile), speaker column as group."""
-    if context.split not in ("train", "test"):
-        raise UserError(f"hf_audio has splits 'train' and 'test', not {context.split!r}")
-    if context.split == "test" and not config.test_split:
+    if request.split not in ("train", "test"):
+        raise UserError(f"hf_audio has splits 'train' and 'test', not {request.split!r}")
+    if request.split == "test" and not config.test_split:
         raise UserError("hf_audio: no test_split is set, so there is no 'test' split")
-    split = config.split if context.split == "train" else config.test_split
+    split = config.split if request.split == "train" else config.test_split
     data = load_split(config, split)
     known = data.column_names  # None: a stream that declares no features; rows are checked instead
     wanted = [c for c in (config.audio_column, config.speaker_column, config.id_column) if c]
@@ -148,9 +147,9 @@ def build_hf_audio(config: HFAudioConfig, *, context: DatasetRequest) -> AudioCo
             speaker = str(row[config.speaker_column]) if has_speaker else "0"
             yield SourceItem(key, speaker, _source(row[config.audio_column]))
 
-    cache = build_cache(Path(context.cache_dir) / "audio", "hf_audio", fingerprint, items,
+    cache = build_cache(Path(request.cache_dir) / "audio", "hf_audio", fingerprint, items,
                         sample_rate=config.sample_rate, dtype=config.cache_dtype,
                         workers=1 if config.streaming else config.decode_workers)
     labels = load_labels(cache, config.phone_labels) if config.phone_labels else None
-    return select(cache, None, min_length=context.min_length, source=f"hf_audio {config.path}:{split}",
+    return select(cache, None, min_length=request.min_length, source=f"hf_audio {config.path}:{split}",
                   labels=labels, test_split_available=bool(config.test_split))

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cpcframe import UserError
-from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe import UserError, cache_key, publish_dir
 from cpcframe_audio.data.cache import AudioCache
 
 LABEL_VERSION = 1

@@ -15,10 +15,9 @@ from typing import Literal
 
 import attrs
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import non_negative, positive
+from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
-from cpcframe_audio.data.base import AudioCorpus, select
+from cpcframe_audio.data.base import AudioDataset, select
 from cpcframe_audio.data.labels import load_labels, read_split_list
 
 WHERE_TO_GET = (
@@ -53,10 +52,10 @@ class LibriSpeechConfig:
     test_split_list: str = ""
     phone_labels: str = ""
     extensions: tuple[str, ...] = (".flac", ".wav")
-    sample_rate: int = attrs.field(default=16000, validator=positive)
+    sample_rate: int = attrs.field(default=16000, validator=validators.positive)
     cache_dtype: Literal["float16", "float32"] = attrs.field(default="float16",
                                                              validator=attrs.validators.in_(DTYPES))
-    decode_workers: int = attrs.field(default=0, validator=non_negative)
+    decode_workers: int = attrs.field(default=0, validator=validators.non_negative)
 
     def __attrs_post_init__(self) -> None:
         if not self.extensions:
@@ -110,14 +109,14 @@ def scan(root: Path, extensions: tuple[str, ...]) -> tuple[dict[str, AudioFile],
     return found, duplicates
 
 
-def build_librispeech(config: LibriSpeechConfig, *, context: DatasetRequest) -> AudioCorpus:
+def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> AudioDataset:
     """LibriSpeech-layout corpus (flac/wav), CPC split lists and phone labels."""
     root = Path(config.root).expanduser()
     if not root.is_dir():
         raise UserError(f"LibriSpeech root {root} does not exist. {WHERE_TO_GET} "
                         f"Then set data.dataset.root (e.g. --set data.dataset.root=/path/to/train-clean-100).")
-    if context.split not in ("train", "test"):
-        raise UserError(f"librispeech has splits 'train' and 'test', not {context.split!r}")
+    if request.split not in ("train", "test"):
+        raise UserError(f"librispeech has splits 'train' and 'test', not {request.split!r}")
     files, duplicates = scan(root, config.extensions)
     if not files:
         raise UserError(f"no {'/'.join(config.extensions)} files under {root}; expected the "
@@ -126,7 +125,7 @@ def build_librispeech(config: LibriSpeechConfig, *, context: DatasetRequest) -> 
                                 "every utterance)", WHERE_TO_GET) if config.split_list else None
     test_ids = read_split_list(config.test_split_list, "test split list (data.dataset.test_split_list; "
                                "empty = none)", WHERE_TO_GET) if config.test_split_list else None
-    if context.split == "test" and test_ids is None:
+    if request.split == "test" and test_ids is None:
         raise UserError("librispeech: no test_split_list is set, so there is no 'test' split")
 
     # Decode the utterances some split names (all when there are no lists): one cache
@@ -143,13 +142,13 @@ def build_librispeech(config: LibriSpeechConfig, *, context: DatasetRequest) -> 
     def items():
         return (SourceItem(k, files[k].speaker, files[k].path) for k in to_decode)
 
-    cache = build_cache(Path(context.cache_dir) / "audio", "librispeech", fingerprint, items,
+    cache = build_cache(Path(request.cache_dir) / "audio", "librispeech", fingerprint, items,
                         sample_rate=config.sample_rate, dtype=config.cache_dtype,
                         workers=config.decode_workers)
     labels = load_labels(cache, config.phone_labels, "Set data.dataset.phone_labels (empty = no phone "
                          "labels). " + WHERE_TO_GET) if config.phone_labels else None
 
-    wanted = test_ids if context.split == "test" else train_ids
+    wanted = test_ids if request.split == "test" else train_ids
     extra: dict[str, float] = {}
     if duplicates:
         extra["duplicate_ids"] = duplicates
@@ -157,10 +156,10 @@ def build_librispeech(config: LibriSpeechConfig, *, context: DatasetRequest) -> 
         missing = [k for k in wanted if k not in files]
         extra["split_ids_without_audio"] = len(missing)
         if missing and len(missing) == len(wanted):
-            raise UserError(f"none of the {len(wanted)} utterances of the {context.split} split list "
+            raise UserError(f"none of the {len(wanted)} utterances of the {request.split} split list "
                             f"has audio under {root} (e.g. {missing[0]}); is root the right subset?")
         if missing:
-            warnings.warn(f"{len(missing)} utterance(s) of the {context.split} split list have no "
+            warnings.warn(f"{len(missing)} utterance(s) of the {request.split} split list have no "
                           f"audio under {root} (e.g. {', '.join(missing[:3])})", stacklevel=2)
-    return select(cache, wanted, min_length=context.min_length, source=f"librispeech {root}",
+    return select(cache, wanted, min_length=request.min_length, source=f"librispeech {root}",
                   labels=labels, test_split_available=test_ids is not None, extra_stats=extra)

@@ -17,12 +17,10 @@ from typing import Literal
 import attrs
 import numpy as np
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import positive, probability
+from cpcframe import DatasetRequest, UserError, cache_key, publish_dir, validators
 from cpcframe_audio.data import synth
-from cpcframe.data.cache_dir import cache_key, publish_dir
 from cpcframe_audio.data.cache import DTYPES
-from cpcframe_audio.data.base import AudioCorpus
+from cpcframe_audio.data.base import AudioDataset
 from cpcframe_audio.data.librispeech import LibriSpeechConfig, build_librispeech
 
 SYNTH_VERSION = 1
@@ -45,12 +43,12 @@ class SyntheticSpeechConfig:
     """
 
     root: str = ""
-    speakers: int = attrs.field(default=24, validator=positive)
-    utterances_per_speaker: int = attrs.field(default=12, validator=positive)
-    min_seconds: float = attrs.field(default=2.0, validator=positive)
-    max_seconds: float = attrs.field(default=4.0, validator=positive)
-    lexicon_size: int = attrs.field(default=60, validator=positive)
-    test_fraction: float = attrs.field(default=0.25, validator=probability)
+    speakers: int = attrs.field(default=24, validator=validators.positive)
+    utterances_per_speaker: int = attrs.field(default=12, validator=validators.positive)
+    min_seconds: float = attrs.field(default=2.0, validator=validators.positive)
+    max_seconds: float = attrs.field(default=4.0, validator=validators.positive)
+    lexicon_size: int = attrs.field(default=60, validator=validators.positive)
+    test_fraction: float = attrs.field(default=0.25, validator=validators.probability)
     seed: int = 0
     cache_dtype: Literal["float16", "float32"] = attrs.field(default="float16",
                                                              validator=attrs.validators.in_(DTYPES))
@@ -127,17 +125,17 @@ def ensure_corpus(config: SyntheticSpeechConfig, root: Path) -> Path:
     return root
 
 
-def corpus_root(config: SyntheticSpeechConfig, context: DatasetRequest) -> Path:
+def corpus_root(config: SyntheticSpeechConfig, request: DatasetRequest) -> Path:
     if config.root:
         return Path(config.root).expanduser()
-    return Path(context.cache_dir) / "synthetic_speech" / f"corpus-{cache_key(config.corpus_options())}"
+    return Path(request.cache_dir) / "synthetic_speech" / f"corpus-{cache_key(config.corpus_options())}"
 
 
-def build_synthetic_speech(config: SyntheticSpeechConfig, *, context: DatasetRequest) -> AudioCorpus:
+def build_synthetic_speech(config: SyntheticSpeechConfig, *, request: DatasetRequest) -> AudioDataset:
     """Built-in synthetic speech (speakers x phones, frame labels), generated on first use."""
-    root = ensure_corpus(config, corpus_root(config, context))
+    root = ensure_corpus(config, corpus_root(config, request))
     return build_librispeech(LibriSpeechConfig(
         root=str(root / "audio"), split_list=str(root / "train_split.txt"),
         test_split_list=str(root / "test_split.txt"),
         phone_labels=str(root / "converted_aligned_phones.txt"), cache_dtype=config.cache_dtype),
-        context=context)
+        request=request)

@@ -43,8 +43,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import Batch, Contrast, Critic
-from cpcframe.config.validators import non_negative, positive
+from cpcframe import Batch, Contrast, Critic, validators
 
 _PAIR = re.compile(r"^(\w+)t(\w+)$")
 
@@ -73,8 +72,8 @@ class AmdimCriticConfig:
 
     pairs: tuple[str, ...] = attrs.field(default=("1t5", "1t7", "5t5"), validator=_pairs)
     scale_scores: bool = True
-    mixture_heads: int = attrs.field(default=0, validator=non_negative)
-    entropy_weight: float = attrs.field(default=1.0, validator=positive)
+    mixture_heads: int = attrs.field(default=0, validator=validators.non_negative)
+    entropy_weight: float = attrs.field(default=1.0, validator=validators.positive)
 
 
 class MixtureHeads(nn.Module):
@@ -107,7 +106,7 @@ class AmdimCritic(Critic):
         if latent_dim != context_dim:
             raise ValueError(f"the amdim critic scores context against latent vectors, so their sizes "
                              f"must match; got latent_dim={latent_dim}, context_dim={context_dim} "
-                             "(use model.context name = \"identity\")")
+                             "(use the default context model, identity: leave out [model.context])")
         self.config = config
         self.dim = latent_dim
         self.pairs = [_PAIR.match(p).groups() for p in config.pairs]  # type: ignore[union-attr]

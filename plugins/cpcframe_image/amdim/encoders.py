@@ -26,8 +26,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import Encoder
-from cpcframe.config.validators import positive
+from cpcframe import Encoder, validators
 from cpcframe_image.amdim.layers import (ConvResBlock, ConvResNxN, ConvStem, RKHSHead,
                                          maybe_batch_norm, output_size)
 
@@ -110,12 +109,12 @@ class AmdimEncoderConfig:
         init_scale: scale of the fixup-like init of each residual branch's first conv.
     """
 
-    image_size: int = attrs.field(default=32, validator=positive)
-    ndf: int = attrs.field(default=128, validator=positive)
-    n_rkhs: int = attrs.field(default=1024, validator=positive)
-    n_depth: int = attrs.field(default=10, validator=positive)
+    image_size: int = attrs.field(default=32, validator=validators.positive)
+    ndf: int = attrs.field(default=128, validator=validators.positive)
+    n_rkhs: int = attrs.field(default=1024, validator=validators.positive)
+    n_depth: int = attrs.field(default=10, validator=validators.positive)
     use_bn: bool = False
-    init_scale: float = attrs.field(default=1.0, validator=positive)
+    init_scale: float = attrs.field(default=1.0, validator=validators.positive)
 
     def __attrs_post_init__(self) -> None:
         if self.image_size < FAMILIES[0]:

@@ -19,8 +19,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import Example
-from cpcframe.config.validators import non_negative, positive, probability
+from cpcframe import Example, validators
 from cpcframe_image import augment as A
 from cpcframe_image.checks import (hue_range, ordered_range, positive_std, resize_at_least, three_channels,
                                    unit_range)
@@ -51,24 +50,24 @@ class AmdimViewsConfig:
             0 = resize to ``image_size``.
     """
 
-    image_size: int = attrs.field(default=32, validator=positive)
+    image_size: int = attrs.field(default=32, validator=validators.positive)
     crop: Literal["resized", "translate", "none"] = attrs.field(
         default="resized", validator=attrs.validators.in_(("resized", "translate", "none")))
     crop_scale: tuple[float, float] = attrs.field(default=(0.3, 1.0), validator=unit_range)
     crop_ratio: tuple[float, float] = attrs.field(default=(0.7, 1.4), validator=ordered_range)
-    translate: int = attrs.field(default=4, validator=non_negative)
-    translate_p: float = attrs.field(default=0.8, validator=probability)
-    jitter_p: float = attrs.field(default=0.8, validator=probability)
-    brightness: float = attrs.field(default=0.4, validator=non_negative)
-    contrast: float = attrs.field(default=0.4, validator=non_negative)
-    saturation: float = attrs.field(default=0.4, validator=non_negative)
+    translate: int = attrs.field(default=4, validator=validators.non_negative)
+    translate_p: float = attrs.field(default=0.8, validator=validators.probability)
+    jitter_p: float = attrs.field(default=0.8, validator=validators.probability)
+    brightness: float = attrs.field(default=0.4, validator=validators.non_negative)
+    contrast: float = attrs.field(default=0.4, validator=validators.non_negative)
+    saturation: float = attrs.field(default=0.4, validator=validators.non_negative)
     hue: float = attrs.field(default=0.2, validator=hue_range)
-    grayscale_p: float = attrs.field(default=0.25, validator=probability)
-    flip_p: float = attrs.field(default=0.5, validator=probability)
+    grayscale_p: float = attrs.field(default=0.25, validator=validators.probability)
+    flip_p: float = attrs.field(default=0.5, validator=validators.probability)
     shared_flip: bool = True
     mean: tuple[float, ...] = attrs.field(default=IMAGENET_MEAN, validator=three_channels)
     std: tuple[float, ...] = attrs.field(default=IMAGENET_STD, validator=positive_std)
-    eval_resize: int = attrs.field(default=0, validator=non_negative)
+    eval_resize: int = attrs.field(default=0, validator=validators.non_negative)
 
     def __attrs_post_init__(self) -> None:
         resize_at_least("eval_resize", self.eval_resize, self.image_size)

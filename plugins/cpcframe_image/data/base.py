@@ -10,20 +10,18 @@ unlabelled) so probes can pick labelled items without decoding images.
 from __future__ import annotations
 
 import warnings
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import defaultdict
 
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from cpcframe import Example
-from cpcframe.data.splits import hold_out
+from cpcframe import Dataset, Example, hold_out
 
 #: What ``load`` raises for bad data (skipped and counted); anything else is a bug and propagates.
 READ_ERRORS = (OSError,)  # UnreadableImage is an OSError
 
 
-class ImageDataset(Dataset, ABC):
+class ImageDataset(Dataset):
     """Map-style dataset of images.
 
     Attributes:
@@ -32,7 +30,11 @@ class ImageDataset(Dataset, ABC):
         classes: class names (index = class id).
         groups: one group id per item (all 0).
         skipped: reason -> count of items left out (at index time) or replaced (on read).
+        test_split_available: ``True``: every source has a test split, its own or a
+            held-out share of each class.
     """
+
+    test_split_available = True
 
     def __init__(self, keys: list[str], targets: list[int], classes: list[str],
                  skipped: dict[str, int] | None = None):
@@ -79,7 +81,7 @@ def warn_skipped(name: str, skipped: dict[str, int]) -> None:
 
 
 def held_out(keys: list[str], targets: list[int], fraction: float, salt: str = "test") -> set[int]:
-    """Indices of a deterministic held-out share of each class (:func:`cpcframe.data.splits.hold_out`:
+    """Indices of a deterministic held-out share of each class (:func:`cpcframe.hold_out`:
     ``round(fraction·n)`` items, 1 to n-1 when the class has 2 or more, chosen by a hash of
     the key, so adding files moves few others)."""
     by_class: dict[int, list[int]] = defaultdict(list)

@@ -19,10 +19,9 @@ from pathlib import Path
 import attrs
 from torch import Tensor
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import fraction
+from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_image.data.base import ImageDataset, split_rows
-from cpcframe_image.data.images import UnreadableImage, decode, pil_to_tensor
+from cpcframe_image.data.decode import UnreadableImage, decode, pil_to_tensor
 
 
 @attrs.frozen
@@ -44,7 +43,7 @@ class HFImagesConfig:
     test_split: str = "test"
     image_column: str = "image"
     label_column: str = "label"
-    test_fraction: float = attrs.field(default=0.2, validator=fraction)
+    test_fraction: float = attrs.field(default=0.2, validator=validators.fraction)
 
 
 def _is_saved(path: Path) -> bool:
@@ -121,6 +120,6 @@ class HFImages(ImageDataset):
         raise UnreadableImage("image has neither bytes nor a path")
 
 
-def build_hf_images(config: HFImagesConfig, *, context: DatasetRequest) -> HFImages:
+def build_hf_images(config: HFImagesConfig, *, request: DatasetRequest) -> HFImages:
     """A Hugging Face image dataset read locally (load_from_disk / load_dataset)."""
-    return HFImages(config, split=context.split)
+    return HFImages(config, split=request.split)

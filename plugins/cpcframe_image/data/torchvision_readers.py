@@ -101,19 +101,19 @@ def build_cifar(name: str, config: CifarConfig, split: str) -> ArrayImages:
     return ArrayImages(ds.data, [int(t) for t in ds.targets], list(ds.classes), split, hwc=True)
 
 
-def build_cifar10(config: CifarConfig, *, context: DatasetRequest) -> ArrayImages:
+def build_cifar10(config: CifarConfig, *, request: DatasetRequest) -> ArrayImages:
     """CIFAR-10 from a local copy (torchvision reader, no download)."""
-    return build_cifar("cifar10", config, context.split)
+    return build_cifar("cifar10", config, request.split)
 
 
-def build_cifar100(config: CifarConfig, *, context: DatasetRequest) -> ArrayImages:
+def build_cifar100(config: CifarConfig, *, request: DatasetRequest) -> ArrayImages:
     """CIFAR-100 from a local copy (torchvision reader, no download)."""
-    return build_cifar("cifar100", config, context.split)
+    return build_cifar("cifar100", config, request.split)
 
 
-def build_stl10(config: STL10Config, *, context: DatasetRequest) -> ArrayImages:
+def build_stl10(config: STL10Config, *, request: DatasetRequest) -> ArrayImages:
     """STL-10 from a local copy (train+unlabeled for training, test split for probes)."""
-    split = config.train_split if context.split == "train" else "test"
-    ds = _read("stl10", config.root, context.split, split=split)
+    split = config.train_split if request.split == "train" else "test"
+    ds = _read("stl10", config.root, request.split, split=split)
     classes = list(getattr(ds, "classes", [])) or [str(i) for i in range(10)]
     return ArrayImages(ds.data, [int(t) for t in ds.labels], classes, split, hwc=False)

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cpcframe import ContextModel
-from cpcframe.config.validators import positive
+from cpcframe import ContextModel, validators
 
 
 @attrs.frozen
@@ -35,10 +34,10 @@ class PixelCNNConfig:
         kernel_cols: columns each spatial kernel spans (odd; centred).
     """
 
-    hidden: int = attrs.field(default=256, validator=positive)
-    layers: int = attrs.field(default=5, validator=positive)
-    kernel_rows: int = attrs.field(default=3, validator=positive)
-    kernel_cols: int = attrs.field(default=3, validator=positive)
+    hidden: int = attrs.field(default=256, validator=validators.positive)
+    layers: int = attrs.field(default=5, validator=validators.positive)
+    kernel_rows: int = attrs.field(default=3, validator=validators.positive)
+    kernel_cols: int = attrs.field(default=3, validator=validators.positive)
 
     def __attrs_post_init__(self) -> None:
         if self.kernel_cols % 2 == 0:

@@ -16,8 +16,7 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from cpcframe import Batch, Contrast, Critic
-from cpcframe.config.validators import positive
+from cpcframe import Batch, Contrast, Critic, validators
 
 
 @attrs.frozen
@@ -29,7 +28,7 @@ class GridCriticConfig:
         bias: give each ``W_k`` a bias.
     """
 
-    steps: int = attrs.field(default=5, validator=positive)
+    steps: int = attrs.field(default=5, validator=validators.positive)
     bias: bool = False
 
 

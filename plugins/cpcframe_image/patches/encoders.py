@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cpcframe import Encoder
-from cpcframe.config.validators import non_empty, positive
+from cpcframe import Encoder, validators
 
 Norm = Literal["layer", "batch", "none"]
 
@@ -46,8 +45,8 @@ class PatchResNetConfig:
         norm: ``layer``, ``batch`` or ``none``.
     """
 
-    width: int = attrs.field(default=64, validator=positive)
-    blocks: tuple[int, ...] = attrs.field(default=(2, 2, 2), validator=[non_empty, positive])
+    width: int = attrs.field(default=64, validator=validators.positive)
+    blocks: tuple[int, ...] = attrs.field(default=(2, 2, 2), validator=[validators.non_empty, validators.positive])
     bottleneck: bool = False
     stem: Literal["small", "imagenet"] = attrs.field(default="small",
                                                       validator=attrs.validators.in_(("small", "imagenet")))

@@ -16,8 +16,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import Example
-from cpcframe.config.validators import non_negative, positive, probability
+from cpcframe import Example, validators
 from cpcframe_image import augment as A
 from cpcframe_image.checks import positive_std, resize_at_least, three_channels
 from cpcframe_image.views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
@@ -37,12 +36,12 @@ class ImagePatchesConfig:
         mean, std: per-channel normalisation.
     """
 
-    image_size: int = attrs.field(default=256, validator=positive)
-    resize: int = attrs.field(default=300, validator=non_negative)
-    patch: int = attrs.field(default=64, validator=positive)
-    stride: int = attrs.field(default=32, validator=positive)
-    flip_p: float = attrs.field(default=0.5, validator=probability)
-    grayscale_p: float = attrs.field(default=0.0, validator=probability)
+    image_size: int = attrs.field(default=256, validator=validators.positive)
+    resize: int = attrs.field(default=300, validator=validators.non_negative)
+    patch: int = attrs.field(default=64, validator=validators.positive)
+    stride: int = attrs.field(default=32, validator=validators.positive)
+    flip_p: float = attrs.field(default=0.5, validator=validators.probability)
+    grayscale_p: float = attrs.field(default=0.0, validator=validators.probability)
     mean: tuple[float, ...] = attrs.field(default=IMAGENET_MEAN, validator=three_channels)
     std: tuple[float, ...] = attrs.field(default=IMAGENET_STD, validator=positive_std)
 

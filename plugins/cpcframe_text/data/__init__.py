@@ -1,1 +1,3 @@
-"""Text datasets: the tokenized document dataset every source ends in, its cache, the sources and the synthetic corpus."""
+"""Text datasets: the document dataset every source ends in (``base``), its token cache
+(``cache``), the file reader the file sources share (``files``), one module per source
+(``text_files``, ``text_folder``, ``hf_text``, ``synthetic``), tokenizers and sentence splitting."""

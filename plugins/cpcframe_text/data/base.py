@@ -16,18 +16,16 @@ from typing import Any, Protocol
 
 import attrs
 import numpy as np
-from torch.utils.data import Dataset
 
-from cpcframe import DatasetRequest, Example
-from cpcframe.data.cache_dir import cache_key
-from cpcframe_text.data.cache import FORMAT_VERSION, TokenizedCorpus, build_corpus
+from cpcframe import Dataset, DatasetRequest, Example, cache_key
+from cpcframe_text.data.cache import FORMAT_VERSION, TokenCache, build_token_cache
 from cpcframe_text.data.tokenizer import TokenizerConfig, fingerprint, resolve_tokenizer, vocabulary_size
 
 log = logging.getLogger(__name__)
 
 
 @attrs.frozen(kw_only=True)
-class CorpusOptions:
+class TextDatasetOptions:
     """Options every text dataset shares.
 
     Attributes:
@@ -62,23 +60,24 @@ class DocumentSource(Protocol):
 
 
 class TextDataset(Dataset):
-    """Documents of a :class:`TokenizedCorpus` as :class:`~cpcframe.Example` items.
+    """Documents of a :class:`TokenCache` as :class:`~cpcframe.Example` items.
 
     Attributes:
-        corpus: the cached arrays.
+        cache: the token cache (memory-mapped arrays).
         tokenizer: the tokenizer that made them (``None`` after unpickling in a worker).
         vocab_size: the tokenizer's vocabulary size (an encoder's ``vocab_size`` must cover it).
         groups: document index of every item.
         skipped: reason -> count (unreadable files, empty or too short documents, ...).
+        test_split_available: ``False``: every split reads the same corpus.
     """
 
-    def __init__(self, corpus: TokenizedCorpus, *, min_sentences: int, max_document_sentences: int,
+    def __init__(self, cache: TokenCache, *, min_sentences: int, max_document_sentences: int,
                  tokenizer: Any = None):
-        self.corpus = corpus
+        self.cache = cache
         self.tokenizer = tokenizer
-        self.vocab_size = corpus.vocab_size
-        self.skipped = dict(corpus.skipped)
-        sizes = np.diff(corpus.document_offsets)  # (D,) sentences per document
+        self.vocab_size = cache.vocab_size
+        self.skipped = dict(cache.skipped)
+        sizes = np.diff(cache.document_offsets)  # (D,) sentences per document
         keep = sizes >= max(min_sentences, 1)
         if (~keep).any():
             reason = f"documents shorter than {min_sentences} sentences"
@@ -86,7 +85,7 @@ class TextDataset(Dataset):
             log.warning("skipped %d of %d documents with fewer than %d sentences",
                         int((~keep).sum()), len(sizes), min_sentences)
         docs = np.flatnonzero(keep)
-        first = corpus.document_offsets[docs]
+        first = cache.document_offsets[docs]
         size = sizes[docs]
         if max_document_sentences:
             # A piece shorter than the window could never give a view.
@@ -113,11 +112,11 @@ class TextDataset(Dataset):
 
     def __getitem__(self, index: int) -> Example:
         doc = int(self._doc[index])
-        key = self.corpus.keys[doc]
+        key = self.cache.keys[doc]
         piece = int(self._piece[index])
         if piece >= 0:
             key = f"{key}#{piece}"
-        return Example(self.corpus.document(int(self._first[index]), int(self._size[index])),
+        return Example(self.cache.document(int(self._first[index]), int(self._size[index])),
                        group=doc, key=key)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -133,7 +132,7 @@ class TextDataset(Dataset):
             check(self.vocab_size)
 
 
-def build_text_dataset(options: CorpusOptions, source: DocumentSource, context: DatasetRequest) -> TextDataset:
+def build_text_dataset(options: TextDatasetOptions, source: DocumentSource, request: DatasetRequest) -> TextDataset:
     """Tokenizer (saved with the run), tokenized corpus (cached), then the dataset."""
 
     def documents() -> Iterator[tuple[str, list[str]]]:
@@ -150,13 +149,13 @@ def build_text_dataset(options: CorpusOptions, source: DocumentSource, context: 
                "max_documents": options.max_documents}
     corpus_key = cache_key(reading, 16)
     tokenizer = resolve_tokenizer(options.tokenizer, sentences=sentences, corpus_key=corpus_key,
-                                  run_dir=context.run_dir, cache_dir=context.cache_dir)
+                                  run_dir=request.run_dir, cache_dir=request.cache_dir)
     tokens_key = cache_key([FORMAT_VERSION, corpus_key, fingerprint(tokenizer, options.tokenizer.add_special_tokens),
                            options.min_sentence_tokens], 16)
-    corpus = build_corpus(context.cache_dir / "text" / tokens_key, documents, tokenizer,
-                          add_special_tokens=options.tokenizer.add_special_tokens,
-                          min_sentence_tokens=options.min_sentence_tokens,
-                          skipped=lambda: source.skipped)
-    assert corpus.vocab_size == vocabulary_size(tokenizer)
-    return TextDataset(corpus, min_sentences=context.min_length,
+    cache = build_token_cache(request.cache_dir / "text" / tokens_key, documents, tokenizer,
+                              add_special_tokens=options.tokenizer.add_special_tokens,
+                              min_sentence_tokens=options.min_sentence_tokens,
+                              skipped=lambda: source.skipped)
+    assert cache.vocab_size == vocabulary_size(tokenizer)
+    return TextDataset(cache, min_sentences=request.min_length,
                        max_document_sentences=options.max_document_sentences, tokenizer=tokenizer)

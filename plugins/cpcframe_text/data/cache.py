@@ -1,4 +1,4 @@
-"""A tokenized corpus in compact arrays, built once and cached on disk.
+"""The token cache: a tokenized corpus in compact arrays, built once and cached on disk.
 
 Layout (one directory per corpus, tokenizer and settings):
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cpcframe.data.cache_dir import publish_dir
+from cpcframe import publish_dir
 from cpcframe_text.data.tokenizer import encode, vocabulary_size
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,8 @@ class Document(Sequence):
         return np.diff(self.offsets)
 
 
-class TokenizedCorpus:
-    """The cached arrays of one corpus; reopens its memory map after pickling.
+class TokenCache:
+    """The token cache of one corpus (its cached arrays); reopens its memory map after pickling.
 
     Attributes:
         directory: where the arrays live.
@@ -135,9 +135,9 @@ def _chunks(documents: Iterator[tuple[str, list[str]]]) -> Iterator[list[tuple[s
         yield batch
 
 
-def build_corpus(directory: Path, documents: Callable[[], Iterator[tuple[str, list[str]]]],
-                 tokenizer: Any, *, add_special_tokens: bool, min_sentence_tokens: int,
-                 skipped: Callable[[], dict[str, int]]) -> TokenizedCorpus:
+def build_token_cache(directory: Path, documents: Callable[[], Iterator[tuple[str, list[str]]]],
+                      tokenizer: Any, *, add_special_tokens: bool, min_sentence_tokens: int,
+                      skipped: Callable[[], dict[str, int]]) -> TokenCache:
     """Tokenize every document once and write the arrays to ``directory`` (atomically).
 
     ``documents()`` yields ``(key, sentences)``; ``skipped()`` returns the reader's skip
@@ -145,7 +145,7 @@ def build_corpus(directory: Path, documents: Callable[[], Iterator[tuple[str, li
     documents left without sentences are dropped and counted.
     """
     if (directory / "meta.json").is_file():
-        return TokenizedCorpus(directory)
+        return TokenCache(directory)
     vocab = vocabulary_size(tokenizer)
     dtype = np.dtype(np.uint16 if vocab <= np.iinfo(np.uint16).max + 1 else np.int32)
 
@@ -191,5 +191,5 @@ def build_corpus(directory: Path, documents: Callable[[], Iterator[tuple[str, li
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     publish_dir(directory, fill, marker="meta.json")  # a concurrent build of the same corpus wins
-    log.info("tokenized corpus cached in %s", directory)
-    return TokenizedCorpus(directory)
+    log.info("token cache written to %s", directory)
+    return TokenCache(directory)

@@ -28,8 +28,7 @@ from typing import Literal
 
 import attrs
 
-from cpcframe import UserError
-from cpcframe.config.validators import positive
+from cpcframe import UserError, validators
 from cpcframe_text.data.splitting import normalize
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ class TaskConfig:
     text_column: str = "sentence"
     label_column: str = "label"
     delimiter: str = ""
-    size: int = attrs.field(default=800, validator=positive)
+    size: int = attrs.field(default=800, validator=validators.positive)
 
     def __attrs_post_init__(self) -> None:
         if self.format == "class_files" and len(self.files) < 2:

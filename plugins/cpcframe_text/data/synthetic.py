@@ -17,11 +17,9 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from cpcframe import DatasetRequest
-from cpcframe.config.validators import positive, probability
-from cpcframe.data.cache_dir import cache_key
-from cpcframe_text.data.base import CorpusOptions, TextDataset, build_text_dataset
-from cpcframe_text.data.sources import FileSource
+from cpcframe import DatasetRequest, cache_key, validators
+from cpcframe_text.data.base import TextDataset, TextDatasetOptions, build_text_dataset
+from cpcframe_text.data.files import FileSource
 
 _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
@@ -33,8 +31,8 @@ def _ordered_pair(_instance, attribute, value) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class SyntheticTextConfig(CorpusOptions):
-    """Options of ``synthetic_text``, besides every text dataset's (:class:`CorpusOptions`).
+class SyntheticTextConfig(TextDatasetOptions):
+    """Options of ``synthetic_text``, besides every text dataset's (:class:`TextDatasetOptions`).
 
     Attributes:
         num_documents: documents generated.
@@ -47,19 +45,19 @@ class SyntheticTextConfig(CorpusOptions):
         seed: generation seed (the vocabularies and documents depend only on the settings).
     """
 
-    num_documents: int = attrs.field(default=400, validator=positive)
+    num_documents: int = attrs.field(default=400, validator=validators.positive)
     sentences_per_document: tuple[int, int] = attrs.field(default=(10, 20), validator=_ordered_pair)
-    num_topics: int = attrs.field(default=8, validator=positive)
-    words_per_topic: int = attrs.field(default=60, validator=positive)
-    common_words: int = attrs.field(default=200, validator=positive)
+    num_topics: int = attrs.field(default=8, validator=validators.positive)
+    words_per_topic: int = attrs.field(default=60, validator=validators.positive)
+    common_words: int = attrs.field(default=200, validator=validators.positive)
     words_per_sentence: tuple[int, int] = attrs.field(default=(6, 12), validator=_ordered_pair)
-    topic_word_probability: float = attrs.field(default=0.35, validator=probability)
+    topic_word_probability: float = attrs.field(default=0.35, validator=validators.probability)
     seed: int = 0
 
 
 def _settings(config: SyntheticTextConfig) -> dict:
     """The generator's settings (what the generated text depends on)."""
-    shared = attrs.fields_dict(CorpusOptions)
+    shared = attrs.fields_dict(TextDatasetOptions)
     return {k: getattr(config, k) for k in attrs.fields_dict(SyntheticTextConfig) if k not in shared}
 
 
@@ -133,8 +131,8 @@ class SyntheticCorpus:
         return path
 
 
-def build_synthetic_text(config: SyntheticTextConfig, *, context: DatasetRequest) -> TextDataset:
+def build_synthetic_text(config: SyntheticTextConfig, *, request: DatasetRequest) -> TextDataset:
     """Generated topic-consistent documents (quickstarts, tests); no download."""
-    path = SyntheticCorpus(config).write(context.cache_dir)
+    path = SyntheticCorpus(config).write(request.cache_dir)
     source = FileSource([path], "blocks", "utf-8", one_sentence_per_line=False, names=["synthetic"])
-    return build_text_dataset(config, source, context)
+    return build_text_dataset(config, source, request)

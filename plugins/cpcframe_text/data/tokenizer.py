@@ -19,9 +19,7 @@ from typing import Any, Literal
 
 import attrs
 
-from cpcframe.config.validators import positive
-from cpcframe.data.cache_dir import cache_key, publish_dir
-from cpcframe.errors import UserError
+from cpcframe import UserError, cache_key, publish_dir, validators
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,8 @@ class TokenizerConfig:
 
     pretrained: str = ""
     algorithm: Literal["wordlevel", "wordpiece", "bpe"] = "wordpiece"
-    vocab_size: int = attrs.field(default=20000, validator=positive)
-    min_frequency: int = attrs.field(default=2, validator=positive)
+    vocab_size: int = attrs.field(default=20000, validator=validators.positive)
+    min_frequency: int = attrs.field(default=2, validator=validators.positive)
     lowercase: bool = True
     train_sentences: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     add_special_tokens: bool = False

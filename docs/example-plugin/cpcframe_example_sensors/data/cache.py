@@ -16,7 +16,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from cpcframe.data.cache_dir import cache_key, publish_dir
+from cpcframe import cache_key, publish_dir
 from cpcframe_example_sensors.config import SensorCSVConfig
 
 #: Bump when the cached layout changes, so old caches are not misread.

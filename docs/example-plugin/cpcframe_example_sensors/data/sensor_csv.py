@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from cpcframe import DatasetRequest, Example, UserError
+from cpcframe import Dataset, DatasetRequest, Example, UserError
 from cpcframe_example_sensors.config import SensorCSVConfig
 from cpcframe_example_sensors.data.cache import Recordings, decode, load_cached
 
@@ -50,10 +49,12 @@ class SensorCSV(Dataset):
         subjects: subject name of each group id.
         keys: file of every item, relative to the root.
         skipped: reason -> number of files not used (unreadable, too short, ...).
+        test_split_available: whether ``split="test"`` holds other recordings
+            (``test_every > 0``); otherwise both splits are every recording.
         num_channels: ``C``.
     """
 
-    def __init__(self, config: SensorCSVConfig, *, context: DatasetRequest):
+    def __init__(self, config: SensorCSVConfig, *, request: DatasetRequest):
         root = Path(config.root).expanduser()
         if not root.is_dir():
             raise UserError(f"sensor_csv: data folder {root} does not exist (set data.dataset.root; "
@@ -63,19 +64,19 @@ class SensorCSV(Dataset):
             raise UserError(f"sensor_csv: no *.csv file under {root}")
         # Group ids from all files, so a subject has the same id in every split.
         self.subjects = sorted({self.subject_of(f, config) for f in every_file})
-        files = split_files(every_file, context.split, config.test_every)
+        files = split_files(every_file, request.split, config.test_every)
         if config.cache:
-            recordings, messages = load_cached(files, root, config, context.cache_dir)
+            recordings, messages = load_cached(files, root, config, request.cache_dir)
         else:
             recordings, messages = decode(files, root, config)
         for message in messages:
             warnings.warn(f"sensor_csv: skipped {message}", stacklevel=2)
 
         lengths = np.diff(recordings.offsets)  # (R,)
-        usable = lengths >= max(context.min_length, 1)
+        usable = lengths >= max(request.min_length, 1)
         self.skipped = dict(recordings.skipped)
         if (~usable).any():
-            reason = f"shorter than {max(context.min_length, 1)} steps"
+            reason = f"shorter than {max(request.min_length, 1)} steps"
             self.skipped[reason] = int((~usable).sum())
             warnings.warn(f"sensor_csv: skipped {int((~usable).sum())} recording(s) {reason}", stacklevel=2)
         self._items = np.flatnonzero(usable)  # item -> recording
@@ -83,9 +84,10 @@ class SensorCSV(Dataset):
         self.keys = [recordings.keys[r] for r in self._items]
         subject_id = {s: i for i, s in enumerate(self.subjects)}
         self.groups: list[int] = [subject_id[self.subject_of(root / k, config)] for k in self.keys]
+        self.test_split_available = config.test_every > 0
         self.num_channels = len(config.channels)
         self._recordings: Recordings | None = recordings
-        self._load_args = (files, root, config, context.cache_dir) if config.cache else None
+        self._load_args = (files, root, config, request.cache_dir) if config.cache else None
 
     @staticmethod
     def subject_of(path: Path, config: SensorCSVConfig) -> str:

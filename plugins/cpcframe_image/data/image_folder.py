@@ -21,10 +21,9 @@ from typing import Literal
 import attrs
 from torch import Tensor
 
-from cpcframe import DatasetRequest, UserError
-from cpcframe.config.validators import fraction, non_negative
+from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_image.data.base import ImageDataset, split_rows, warn_skipped
-from cpcframe_image.data.images import EXTENSIONS, decode, sniff
+from cpcframe_image.data.decode import EXTENSIONS, decode, sniff
 
 
 @attrs.frozen
@@ -39,10 +38,10 @@ class ImageFolderConfig:
     """
 
     root: str = "data/images"
-    test_fraction: float = attrs.field(default=0.2, validator=fraction)
+    test_fraction: float = attrs.field(default=0.2, validator=validators.fraction)
     verify: Literal["header", "decode", "none"] = attrs.field(
         default="header", validator=attrs.validators.in_(("header", "decode", "none")))
-    max_per_class: int = attrs.field(default=0, validator=non_negative)
+    max_per_class: int = attrs.field(default=0, validator=validators.non_negative)
 
 
 def _split_dirs(root: Path) -> dict[str, Path] | None:
@@ -134,6 +133,6 @@ class ImageFolder(ImageDataset):
         return decode(self.paths[index])
 
 
-def build_image_folder(config: ImageFolderConfig, *, context: DatasetRequest) -> ImageFolder:
+def build_image_folder(config: ImageFolderConfig, *, request: DatasetRequest) -> ImageFolder:
     """Images in class sub-folders (train/test split folders, or a held-out share)."""
-    return ImageFolder(config, split=context.split)
+    return ImageFolder(config, split=request.split)
