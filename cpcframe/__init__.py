@@ -21,6 +21,7 @@ from cpcframe.errors import RecipeError, UserError
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
+from cpcframe.negatives import NegativePolicy
 from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
 from cpcframe.views import ViewSampler
 
@@ -58,4 +59,5 @@ __all__ = [
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
     "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
+    "NegativePolicy",
 ]

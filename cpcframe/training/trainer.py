@@ -26,6 +26,7 @@ from cpcframe.config.loader import dump_recipe
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import contrastive_loss
+from cpcframe.negatives import resolve_policy
 from cpcframe.registry import Registry
 from cpcframe.runs import storage as ckpt
 from cpcframe.training.distributed import DistributedRuntime
@@ -127,6 +128,7 @@ class Trainer:
                                      view_sampler=self.view_sampler)
         torch.manual_seed(r.seed)  # identical initial weights on every rank
         self.model = build_model(r, self.registry).to(self.device)
+        self.negative_policy = resolve_policy(r.loss.negatives, self.registry)
         check_model = getattr(self.dataset, "check_model", None)
         if check_model is not None:  # e.g. a text corpus checks the vocabulary fits the encoder
             check_model(self.model)
@@ -208,7 +210,8 @@ class Trainer:
         self.model.train()
         with self._autocast():
             contrasts = self.forward_model(batch)
-            out = contrastive_loss(contrasts, r.loss, transform=self.dist.contrast_transform(r.train))
+            out = contrastive_loss(contrasts, r.loss, transform=self.dist.contrast_transform(r.train),
+                                   policy=self.negative_policy)
         if not math.isfinite(out.metrics["loss"]):
             raise TrainingDiverged(
                 f"loss became {out.metrics['loss']} at step {self.step + 1}; the last good checkpoint "

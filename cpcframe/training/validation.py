@@ -32,6 +32,7 @@ from cpcframe.build import build_dataset, build_loader
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
+from cpcframe.negatives import resolve_policy
 from cpcframe.registry import Registry
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.views import ViewSampler
@@ -47,6 +48,7 @@ class Validator:
                  dist: DistributedRuntime, device: torch.device, run_dir: Any = None):
         self.recipe = recipe
         self.view_sampler = view_sampler
+        self.negative_policy = resolve_policy(recipe.loss.negatives, registry)
         self.dist = dist
         self.device = device
         try:
@@ -81,7 +83,7 @@ class Validator:
                 for batch in self._loader():
                     batch = prepare(batch.to(self.device, non_blocking=True))
                     with autocast():
-                        out = contrastive_loss(model(batch), self.recipe.loss)
+                        out = contrastive_loss(model(batch), self.recipe.loss, policy=self.negative_policy)
                     for key, value in out.metrics.items():
                         values[key].append(value)
         finally:

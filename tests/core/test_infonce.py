@@ -122,12 +122,14 @@ def make_contrast(layout: dict, dtype=torch.float32) -> Contrast:
     return Contrast(**kwargs)
 
 
-def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None):
+def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None, policy=None):
+    """The reference's result and gradients; ``policy`` overrides ``config.negatives``
+    (a predicate spelling out a plugin's policy, see ``reference_infonce.item_allowed``)."""
     queries = contrast.queries.detach().double().requires_grad_()
     keys = contrast.keys.detach().double().requires_grad_()
     ref = reference_info_nce(
         queries, keys, contrast.positives, contrast.steps, contrast.num_steps,
-        policy=config.negatives, temperature=config.temperature, clip=config.clip,
+        policy=config.negatives if policy is None else policy, temperature=config.temperature, clip=config.clip,
         score_penalty=config.score_penalty, groups=contrast.groups,
         query_mask=contrast.query_mask, key_mask=contrast.key_mask,
         item_offset=contrast.item_offset, negatives=negatives)
@@ -135,11 +137,11 @@ def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None):
     return ref, queries.grad, keys.grad
 
 
-def sampled_reference_negatives(contrast: Contrast, config: InfoNCEConfig, generator):
+def sampled_reference_negatives(contrast: Contrast, config: InfoNCEConfig, generator, policy=None):
     B, Q, _ = contrast.queries.shape
     N, L, _ = contrast.keys.shape
     return reference_negatives(
-        config.negatives, config.num_negatives, B, Q, N, L, contrast.positives,
+        config.negatives if policy is None else policy, config.num_negatives, B, Q, N, L, contrast.positives,
         groups=contrast.groups, query_mask=contrast.query_mask, key_mask=contrast.key_mask,
         item_offset=contrast.item_offset, generator=generator)
 
@@ -317,7 +319,11 @@ def test_every_positive_padded_is_an_error():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("negatives", "everything", "negatives"),
+    # Policy names are an open set (plugins add policies): a recipe's name is checked
+    # against the registry when it is structured (test_negatives.py), a direct call's
+    # against the built-in table (below).
+    ("negatives", "", "must name a negative policy"),
+    ("negatives", 3, "must name a negative policy"),
     ("num_negatives", -1, "num_negatives"),
     ("temperature", 0.0, "must be > 0"),
     ("clip", -1.0, "clip"),
@@ -326,6 +332,13 @@ def test_every_positive_padded_is_an_error():
 def test_config_validation(field, value, message):
     with pytest.raises(ValueError, match=message):
         InfoNCEConfig(**{field: value})
+
+
+def test_unknown_policy_without_a_registry_is_a_clear_error():
+    contrast = make_contrast(generic("plain"))
+    with pytest.raises(ValueError, match=r"unknown negative policy 'same_grup' \(did you mean 'same_group'\?\); "
+                                         r"choose one of batch, same_sequence, same_group, other_sequences"):
+        info_nce(contrast, InfoNCEConfig(negatives="same_grup"))
 
 
 # ------------------------------------------------------------------- contrast validation
