@@ -18,8 +18,10 @@ soft clipping ``s <- clip · tanh(s / clip)``.
 2. :func:`allowed_candidates`: the ``(B, C)`` candidates the negative policy allows;
 3. negatives: sampled (:func:`sampled_negatives`), given by the caller, or every allowed
    candidate;
-4. scoring: :func:`score_matrix`, then :func:`pick_scores` (sampled or given negatives)
-   or :func:`mask_scores` (every candidate);
+4. scoring: with listed (sampled or given) negatives, the scores of the used candidates
+   only, :func:`pick_scores`, from the dense :func:`score_matrix` or gathered
+   (:mod:`cpcframe.scoring` chooses by a cost model of the shapes and the device); with
+   every candidate, :func:`score_matrix` and :func:`mask_scores`;
 5. :func:`score_penalty` over the scores used;
 6. :func:`nce_terms`: accuracy, soft clipping and the ``(B, Q, P)`` cross-entropy terms;
 7. :func:`nce_loss` (mean, or AMDIM's mixture over heads) and :func:`per_step`.
@@ -33,7 +35,9 @@ import attrs
 import torch
 from torch import Tensor
 
+from cpcframe import scoring
 from cpcframe.contrast import Contrast
+from cpcframe.scoring import Scoring
 from cpcframe.negatives import (KIND as NEGATIVE_POLICY, NegativePolicy, PolicyChoice, allowed_items,
                                 builtin_policy, policy_name, sample_negatives, validate_choice)
 
@@ -60,6 +64,10 @@ class InfoNCEConfig:
         temperature: scores are divided by it.
         clip: soft clipping value ``c`` of ``c·tanh(s/c)``; ``0`` disables (AMDIM: 20).
         score_penalty: weight ``λ`` of ``λ·mean(s²)`` (AMDIM: 4e-2 paper, 5e-2 code).
+        scoring: how sampled negatives are scored: ``auto`` (a cost model of the shapes
+            and the device, see :mod:`cpcframe.scoring`), ``dense`` (every query against
+            every candidate, then the used ones picked) or ``gathered`` (the used
+            candidates only). Results agree to rounding.
     """
 
     negatives: PolicyChoice = attrs.field(default="batch", validator=validate_choice,
@@ -68,6 +76,7 @@ class InfoNCEConfig:
     temperature: float = attrs.field(default=1.0, validator=_positive)
     clip: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     score_penalty: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    scoring: Scoring = "auto"
 
 
 @attrs.frozen(eq=False)
@@ -219,18 +228,29 @@ def score_matrix(c: Contrast, temperature: float) -> Tensor:
     return scores
 
 
-def pick_scores(scores: Tensor, terms: Terms, negatives: Tensor, penalised: bool) -> Scores:
-    """The scores of each query's positives and of its ``M`` listed negatives.
+def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCEConfig) -> Scores:
+    """The scores of each query's positives and of its ``M`` listed negatives, ``(B, Q, P + M)``
+    in all, and nothing else.
 
-    ``negatives``: ``(B, Q, M)`` candidate indices. One gather for positives and negatives:
-    its backward scatters into one ``(B, Q, C)`` gradient instead of two.
+    ``negatives``: ``(B, Q, M)`` candidate indices. Dense: one gather from the
+    :func:`score_matrix` for positives and negatives (its backward scatters into one
+    ``(B, Q, C)`` gradient instead of two); gathered: the ``P + M`` keys of each query,
+    scored alone (:func:`cpcframe.scoring.gathered_scores`).
     """
-    P = terms.candidates.shape[2]
-    picked = scores.gather(2, torch.cat([terms.candidates, negatives], dim=2))  # (B, Q, P + M)
+    B, Q, D = c.queries.shape
+    P, M = terms.candidates.shape[2], negatives.shape[2]
+    used = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M)
+    C = c.keys.shape[0] * c.keys.shape[1]
+    how = scoring.choose(config.scoring, queries=B * Q, candidates=C, used=P + M, dim=D,
+                         device=c.queries.device)
+    if how == "dense":
+        picked = score_matrix(c, config.temperature).gather(2, used)
+    else:
+        picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), used, config.temperature)
     positive, negative = picked[:, :, :P], picked[:, :, P:]
-    used = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
-    B, Q, M = negatives.shape
-    return Scores(positive, negative, None, used, torch.full((B, Q), float(M), device=scores.device))
+    penalised = config.score_penalty > 0
+    used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
+    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=picked.device))
 
 
 def mask_scores(scores: Tensor, terms: Terms, allowed: Tensor, penalised: bool, c: Contrast,
@@ -344,21 +364,20 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
     """
     c = contrast
     name = policy_name(config.negatives)
-    penalised = config.score_penalty > 0
     terms = positive_terms(c)
-    scores = score_matrix(c, config.temperature)
     if negatives is not None:
-        scored = pick_scores(scores, terms, check_given_negatives(negatives, c), penalised)
+        scored = pick_scores(c, terms, check_given_negatives(negatives, c), config)
     else:
         allowed = allowed_candidates(c, policy if policy is not None else builtin_policy(name), name)
         if config.num_negatives > 0:
             sampled = sampled_negatives(allowed, terms, config.num_negatives, generator)
-            scored = pick_scores(scores, terms, sampled, penalised)
+            scored = pick_scores(c, terms, sampled, config)
         else:
-            scored = mask_scores(scores, terms, allowed, penalised, c, name)
-    penalty = score_penalty(scored, config.score_penalty, like=scores)
+            scores = score_matrix(c, config.temperature)
+            scored = mask_scores(scores, terms, allowed, config.score_penalty > 0, c, name)
+    penalty = score_penalty(scored, config.score_penalty, like=scored.positive)
     term_loss, correct = nce_terms(scored, config.clip)
-    weight = terms.valid.to(scores.dtype)
+    weight = terms.valid.to(scored.positive.dtype)
     loss_per_step, accuracy_per_step, terms_per_step = per_step(c, weight, term_loss, correct)
     nce = nce_loss(c, term_loss, weight)
     mean_negatives = (scored.num_negatives[:, :, None] * weight).sum() / weight.sum()
