@@ -239,14 +239,14 @@ def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCECon
     """
     B, Q, D = c.queries.shape
     P, M = terms.candidates.shape[2], negatives.shape[2]
-    used = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M)
+    columns = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M) candidates used
     C = c.keys.shape[0] * c.keys.shape[1]
     how = scoring.choose(config.scoring, queries=B * Q, candidates=C, used=P + M, dim=D,
                          device=c.queries.device)
     if how == "dense":
-        picked = score_matrix(c, config.temperature).gather(2, used)
+        picked = score_matrix(c, config.temperature).gather(2, columns)
     else:
-        picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), used, config.temperature)
+        picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), columns, config.temperature)
     positive, negative = picked[:, :, :P], picked[:, :, P:]
     penalised = config.score_penalty > 0
     used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
@@ -322,7 +322,7 @@ def nce_loss(c: Contrast, term_loss: Tensor, weight: Tensor) -> Tensor:
     if c.mixture > 0:
         valid = weight > 0
         mixed_valid = valid.any(1)  # (B, P)
-        neg_scaled = (-term_loss / c.mixture).masked_fill(~valid, NOT_A_NEGATIVE)
+        neg_scaled = (-term_loss / c.mixture).masked_fill(~valid, NOT_A_NEGATIVE)  # invalid terms drop out
         mixed = -c.mixture * torch.logsumexp(neg_scaled, dim=1)  # (B, P)
         return torch.where(mixed_valid, mixed, torch.zeros_like(mixed)).sum() / mixed_valid.sum()
     return (term_loss * weight).sum() / total_terms
