@@ -28,6 +28,7 @@ from cpcframe.errors import did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
+from cpcframe.negatives import NegativePolicy
 from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
 from cpcframe.runs.layout import RunDir
 from cpcframe.views import ViewSampler
@@ -72,4 +73,5 @@ __all__ = [
     # For plugin authors: config validators, cache folders, held-out splits, messages.
     "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
     "did_you_mean",
+    "NegativePolicy",
 ]

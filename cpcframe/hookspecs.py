@@ -98,7 +98,8 @@ def register_negative_policies(register: Register) -> None:
     ``groups`` is ``(num_items,)`` long group ids, or ``None`` when the batch carries
     none. The result says which key items may give negatives to each local item (a
     query's own positives are excluded by the engine whatever the policy). Recipes pick a
-    policy by name: ``[loss] negatives = "NAME"``.
+    policy by name: ``[loss] negatives = "NAME"`` (with options: a ``[loss.negatives]``
+    table with ``name = "NAME"``).
     """
 
 

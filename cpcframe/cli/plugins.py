@@ -17,7 +17,8 @@ from cpcframe.plugins import default_registry
 
 #: Where each kind's options go in a recipe.
 SECTIONS = {"encoder": "[model.encoder]", "context_model": "[model.context]", "critic": "[model.critic]",
-            "view_sampler": "[data.views]", "dataset": "[data.dataset]", "probe": "[probe]"}
+            "view_sampler": "[data.views]", "dataset": "[data.dataset]", "probe": "[probe]",
+            "negative_policy": "[loss.negatives]"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
