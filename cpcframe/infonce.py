@@ -35,7 +35,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from cpcframe import scoring
+import cpcframe.scoring as scoring
 from cpcframe.contrast import Contrast
 from cpcframe.scoring import Scoring
 from cpcframe.negatives import (KIND as NEGATIVE_POLICY, NegativePolicy, PolicyChoice, allowed_items,
