@@ -11,17 +11,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cpcframe.batch import Batch, Example, View
+from cpcframe.config import validators
 from cpcframe.context import ContextModel
 from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
 from cpcframe.data.request import DatasetRequest
+from cpcframe.data.splits import hold_out, key_hash
 from cpcframe.dataset import Dataset
 from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
-from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
+from cpcframe.probing.harness import ProbeHarness, mean_pool
+from cpcframe.probing.interface import Predictor, Probe, ProbeClassifier, ProbeResults
+from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe.probing.options import ProbeOptions
 from cpcframe.views import ViewSampler
 
 __version__ = "0.1.0"
@@ -30,7 +35,7 @@ if TYPE_CHECKING:
     from cpcframe.runs.loading import LoadedModel
 
 #: Names of earlier releases -> their replacements (still importable, with a warning).
-_RENAMED = {"DatasetContext": "DatasetRequest"}
+_RENAMED = {"DatasetContext": "DatasetRequest", "ProbeContext": "ProbeHarness"}
 
 
 def __getattr__(name: str) -> Any:
@@ -56,6 +61,9 @@ def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel
 __all__ = [
     "Batch", "ContextModel", "Contrast", "ContrastiveModel", "Critic", "Dataset", "DatasetRequest",
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
-    "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
+    "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
+    # Probing: the harness a probe runs in, its shared options, the classifier interface.
+    "ProbeHarness", "ProbeOptions", "ProbeClassifier", "Predictor", "MLPProbeConfig", "mean_pool",
+    "validators", "hold_out", "key_hash",
 ]

@@ -33,11 +33,14 @@ def build_view_sampler(recipe: Recipe, registry: Registry) -> ViewSampler:
 
 
 def build_dataset(recipe: Recipe, registry: Registry, *, split: str = "train",
-                  run_dir: Path | None = None, view_sampler: ViewSampler | None = None) -> Any:
-    """The recipe's dataset for ``split``; a missing corpus is the plugin's UserError."""
+                  run_dir: Path | None = None, view_sampler: ViewSampler | None = None,
+                  min_length: int | None = None) -> Any:
+    """The recipe's dataset for ``split`` (items of at least ``min_length``, by default the
+    view sampler's); a missing corpus is the plugin's UserError."""
     view_sampler = view_sampler or build_view_sampler(recipe, registry)
+    min_length = view_sampler.min_length() if min_length is None else min_length
     context = DatasetRequest(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
-                             min_length=view_sampler.min_length(), run_dir=run_dir)
+                             min_length=min_length, run_dir=run_dir)
     spec = recipe.data.dataset
     # One preparation at a time per dataset (cache folder): the processes of a torchrun
     # job, or runs started together, would otherwise all decode the same corpus at once.

@@ -31,6 +31,10 @@ class RunDir:
     probe = property(lambda self: self.root / "probe.json")
     lock_file = property(lambda self: self.root / ".lock")
 
+    def probe_details(self, name: str) -> Path:
+        """What probe ``name`` adds to ``probe.json`` (``probe_speech_details.json``)."""
+        return self.root / f"probe_{name}_details.json"
+
     def lock(self) -> None:
         """Take the directory's lock or fail with a clear message (released at exit)."""
         self.root.mkdir(parents=True, exist_ok=True)
