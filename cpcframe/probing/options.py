@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from cpcframe.config.structure import gathers_tables, registered, renamed_from
+from cpcframe.config.structure import RENAMED_FROM, gathers_tables, registered, renamed_from
 from cpcframe.config.validators import fraction, non_negative, positive
 from cpcframe.errors import did_you_mean
 from cpcframe.probing.mlp import MLPProbeConfig
@@ -125,11 +125,14 @@ class ProbeOptions:
                              f"{list(self.classifiers)} does not name")
 
     @staticmethod
-    def override(name: str, default: Any) -> Any:
-        """Shared option ``name`` with another default, for a probe's subclass (same checks,
-        same old names): ``iterations: int = ProbeOptions.override("iterations", 200)``."""
+    def override(name: str, default: Any, *, renamed_from: tuple[str, ...] = ()) -> Any:
+        """Shared option ``name`` with another default, for a probe's subclass (the same
+        checks and old names, plus ``renamed_from``, the subclass's own old names):
+        ``iterations: int = ProbeOptions.override("iterations", 100)``."""
         base = attrs.fields_dict(ProbeOptions)[name]
         if isinstance(default, (list, dict)):
             raise TypeError(f"{name}: give a tuple, not a mutable {type(default).__name__}")
-        return attrs.field(default=default, validator=base.validator, converter=base.converter,
-                           metadata=base.metadata)
+        metadata = dict(base.metadata)
+        if renamed_from:
+            metadata[RENAMED_FROM] = (*metadata.get(RENAMED_FROM, ()), *renamed_from)
+        return attrs.field(default=default, validator=base.validator, converter=base.converter, metadata=metadata)
