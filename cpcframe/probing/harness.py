@@ -4,17 +4,14 @@ A probe's ``run(model, harness)`` gets the run's data, the random-init twin, eva
 the scoring of every classifier its options name from one :class:`ProbeHarness`, so a
 probe file holds only what it measures: which examples, which features, which labels.
 
-Example (the inside of a probe's ``run``)::
+Example (the inside of a probe's ``run``; ``views`` and ``labels`` are the probe's own)::
 
     train, test = harness.dataset("train"), harness.dataset("test")
-    models = {"cpc": model}
-    if harness.baselines:
-        models["random_init"] = harness.random_init()
-    results = {}
+    models = harness.feature_models(model)       # {"cpc": model, "random_init": twin}
     with harness.eval_mode(*models.values()):
-        for name, m in models.items():
-            results.update(harness.score(name, *features(m, train), *features(m, test)))
-    return {"my_task": results}
+        x = harness.encode(models, views(train))  # {"cpc": (N, D), "random_init": (N, D)}
+        x_test = harness.encode(models, views(test))
+    return {"my_task": harness.score(x, labels(train), x_test, labels(test))}
 """
 
 from __future__ import annotations
@@ -33,13 +30,14 @@ from cpcframe.batch import View, view_to
 from cpcframe.encoder import Features
 from cpcframe.probing.classifiers import result_name
 from cpcframe.probing.interface import ProbeClassifier, accuracy
-from cpcframe.probing.options import CLASSIFIER_KIND
+from cpcframe.probing.options import CLASSIFIER_KIND, ProbeOptions
 
 if TYPE_CHECKING:
     from cpcframe.config.recipe import Recipe
     from cpcframe.model import ContrastiveModel
     from cpcframe.registry import Registry
     from cpcframe.views import ViewSampler
+
 
 def mean_pool(features: Features) -> Tensor:
     """``(B, ..., D) -> (B, D)``: the mean over every location (time steps, grid cells)."""
@@ -155,21 +153,24 @@ class ProbeHarness:
         """``{name: (N, D)}``: ``pool(model.encode(view, level=options.level))`` of every
         model for each batched view of ``views`` (moved to :attr:`device` once for all
         models), concatenated as float32 on the CPU. Call it inside :meth:`eval_mode`."""
+        level = getattr(self.options, "level", "context")
         parts: dict[str, list[Tensor]] = {name: [] for name in models}
         for view in views:
             view = view_to(view, self.device)
             for name, m in models.items():
-                parts[name].append(pool(m.encode(view, level=self.options.level)).float().cpu())
+                parts[name].append(pool(m.encode(view, level=level)).float().cpu())
         return {name: torch.cat(p) for name, p in parts.items()}
 
     # ---- scoring ------------------------------------------------------------------------
     def classifiers(self) -> dict[str, ProbeClassifier]:
-        """``{name: classifier}`` for every name in the options' ``classifiers`` (built once)."""
+        """``{name: classifier}`` for every name in the options' ``classifiers``, built once
+        (options that are no :class:`ProbeOptions` get the shared defaults: ``linear``)."""
         if self._classifiers is None:
-            tables = getattr(self.options, "classifier_options", {})
-            self._classifiers = {name: self.registry.get(CLASSIFIER_KIND, name).build(tables.get(name),
-                                                                                      options=self.options)
-                                 for name in self.options.classifiers}
+            options = self.options if isinstance(self.options, ProbeOptions) else ProbeOptions()
+            self._classifiers = {
+                name: self.registry.get(CLASSIFIER_KIND, name).build(options.classifier_options.get(name),
+                                                                     options=options)
+                for name in options.classifiers}
         return self._classifiers
 
     def score(self, x: Mapping[str, Tensor], y: Tensor, x_test: Mapping[str, Tensor], y_test: Tensor, *,
