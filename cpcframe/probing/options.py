@@ -125,14 +125,14 @@ class ProbeOptions:
                              f"{list(self.classifiers)} does not name")
 
     @staticmethod
-    def override(name: str, default: Any, *, renamed_from: tuple[str, ...] = ()) -> Any:
+    def override(name: str, default: Any, *, old_names: tuple[str, ...] = ()) -> Any:
         """Shared option ``name`` with another default, for a probe's subclass (the same
-        checks and old names, plus ``renamed_from``, the subclass's own old names):
+        checks and old names, plus ``old_names``, the subclass's own old names):
         ``iterations: int = ProbeOptions.override("iterations", 100)``."""
         base = attrs.fields_dict(ProbeOptions)[name]
         if isinstance(default, (list, dict)):
             raise TypeError(f"{name}: give a tuple, not a mutable {type(default).__name__}")
         metadata = dict(base.metadata)
-        if renamed_from:
-            metadata[RENAMED_FROM] = (*metadata.get(RENAMED_FROM, ()), *renamed_from)
+        if old_names:
+            metadata[RENAMED_FROM] = (*metadata.get(RENAMED_FROM, ()), *old_names)
         return attrs.field(default=default, validator=base.validator, converter=base.converter, metadata=metadata)

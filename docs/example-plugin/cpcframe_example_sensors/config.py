@@ -139,4 +139,4 @@ class SensorActivityConfig(ProbeOptions):
     __cpcframe_retired__ = {"lr": "the shared linear classifier is fitted by L-BFGS",
                             "weight_decay": "set the linear classifier's penalty with l2"}
 
-    iterations: int = ProbeOptions.override("iterations", 200, renamed_from=("steps",))
+    iterations: int = ProbeOptions.override("iterations", 200, old_names=("steps",))
