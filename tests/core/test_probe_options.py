@@ -153,4 +153,4 @@ def test_plugins_shows_a_classifiers_section(capsys):
 
     assert main(["plugins", "linear"]) == 0
     out = capsys.readouterr().out
-    assert "[probe]\nclassifiers = [\"linear\"]" in out and "cpcframe.probing.classifiers" in out
+    assert "# probe_classifier 'linear' from plugin" in out and "[probe]\nclassifiers = [\"linear\"]" in out
