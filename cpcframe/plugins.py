@@ -29,7 +29,7 @@ def _truthy(value: str | None) -> bool:
 
 #: The core's own components (default context model, negative policies, probe
 #: classifiers), registered through the same public hooks as any plugin's.
-CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity", "cpcframe.negatives.plugin")
+CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity", "cpcframe.negatives.plugin", "cpcframe.probing.classifiers")
 
 
 def make_plugin_manager(plugins: Iterable[Any] = (), *, autoload: bool | None = None) -> pluggy.PluginManager:
