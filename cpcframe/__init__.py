@@ -29,7 +29,8 @@ from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
 from cpcframe.negatives import NegativePolicy
 from cpcframe.probing.harness import ProbeHarness, mean_pool
-from cpcframe.probing.interface import Predictor, Probe, ProbeClassifier, ProbeResults
+from cpcframe.probing.classifier import Predictor, ProbeClassifier
+from cpcframe.probing.probe import Probe, ProbeResults
 from cpcframe.probing.mlp import MLPProbeConfig
 from cpcframe.probing.options import ProbeOptions
 from cpcframe.runs.layout import RunDir

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from cpcframe.cli import table
-from cpcframe.probing.interface import ProbeResults
+from cpcframe.probing.probe import ProbeResults
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from cpcframe.hookspecs import hookimpl
-from cpcframe.probing.interface import Predictor, ProbeClassifier
+from cpcframe.probing.classifier import Predictor, ProbeClassifier
 from cpcframe.probing.linear import cross_validate, fit_classifier
 from cpcframe.probing.mlp import MLPProbeConfig, fit_mlp_classifier
 

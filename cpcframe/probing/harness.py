@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from cpcframe.batch import View, view_to
 from cpcframe.encoder import Features
 from cpcframe.probing.classifiers import result_name
-from cpcframe.probing.interface import ProbeClassifier, accuracy
+from cpcframe.probing.classifier import ProbeClassifier, accuracy
 from cpcframe.probing.options import CLASSIFIER_KIND, ProbeOptions
 
 if TYPE_CHECKING:

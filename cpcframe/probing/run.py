@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from cpcframe.errors import UserError
 from cpcframe.probing.harness import ProbeHarness
-from cpcframe.probing.interface import ProbeResults
+from cpcframe.probing.probe import ProbeResults
 
 if TYPE_CHECKING:
     from cpcframe.registry import Registry

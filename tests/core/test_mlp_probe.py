@@ -8,7 +8,7 @@ import torch
 
 from cpcframe import ProbeHarness, ProbeOptions, UserError
 from cpcframe.probing.classifiers import LinearProbeClassifier, MLPProbeClassifier, result_name
-from cpcframe.probing.interface import accuracy
+from cpcframe.probing.classifier import accuracy
 from cpcframe.probing.linear import LinearClassifier
 from cpcframe.probing.mlp import MLPClassifier, MLPProbeConfig, fit_mlp_classifier, mlp
 

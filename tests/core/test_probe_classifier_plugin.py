@@ -11,14 +11,15 @@ import torch
 import docs_probe_plugin
 import knn_classifier_plugin
 from cpcframe import ProbeHarness
-from cpcframe.probing.interface import accuracy
+from cpcframe.probing.classifier import accuracy
 from cpcframe.probing.run import run_probe
 from cpcframe.runs.loading import load_run
 from probe_testing import registry_with, train_toy_run
 
 K, TEMPERATURE = 5, 0.1
 SETS = ["probe.name=group_id", 'probe.classifiers=["linear", "knn"]', f"probe.knn.k={K}",
-        f"probe.knn.temperature={TEMPERATURE}", "probe.test_fraction=0.25"]
+        f"probe.knn.temperature={TEMPERATURE}", "probe.test_fraction=0.25",
+        "data.dataset.has_test_split=false"]  # the probe holds out a share of the training split
 
 
 def plain_knn(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, k: int, temperature: float) -> np.ndarray:

@@ -32,11 +32,11 @@ class CountingData:
 
     @cpcframe.hookimpl
     def register_datasets(self, register):
-        def build(config, *, context):
+        def build(config, *, request):
             """Toy sequences that warn."""
-            self.builds.append(context.split)
+            self.builds.append(request.split)
             warnings.warn("1 unreadable file skipped")
-            dataset = ToySequences(config, context.seed)
+            dataset = ToySequences(config, request.seed)
             dataset.test_split_available = True
             return dataset
 
@@ -66,8 +66,9 @@ def test_datasets_are_built_once_per_split_without_repeating_warnings(tmp_path):
     assert everything is not train and plugin.builds == ["train", "test", "train"]
 
 
-def test_no_test_split_unless_the_dataset_says_so(recipe_and_registry, tmp_path):
-    recipe, registry = recipe_and_registry
+def test_no_test_split_unless_the_dataset_says_so(tmp_path):
+    registry = registry_with()
+    recipe = load_recipe(TOY, registry, ["data.dataset.has_test_split=false"])
     assert not ProbeHarness(tmp_path, recipe, registry=registry, options=ProbeOptions()).has_test_split
 
 

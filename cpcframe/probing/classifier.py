@@ -1,34 +1,13 @@
-"""The probing interfaces: a ``Probe`` evaluates frozen features of a trained model; a
-``ProbeClassifier`` is one way of scoring them (``linear``, ``mlp``, a plugin's kNN)."""
+"""The ``ProbeClassifier`` interface: one way of scoring frozen features (``linear``,
+``mlp``, a plugin's kNN), registered through ``register_probe_classifiers``."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from cpcframe.model import ContrastiveModel
-    from cpcframe.probing.harness import ProbeHarness
-
-#: ``{task: {feature_set: accuracy}}``, e.g. ``{"phone": {"cpc": 0.61, "random_init": 0.28}}``.
-ProbeResults = dict[str, dict[str, float]]
-
-
-class Probe(ABC):
-    """Linear (or other) evaluation of frozen features; ``config`` is the probe's options
-    (its registered config class, usually a :class:`cpcframe.ProbeOptions`)."""
-
-    def __init__(self, config: Any = None):
-        self.config = config
-
-    @abstractmethod
-    def run(self, model: "ContrastiveModel", harness: "ProbeHarness") -> ProbeResults:
-        """Score ``model`` (and baselines when ``harness.baselines``); return task ->
-        feature set -> accuracy. ``harness`` gives the run's data, the random-init twin
-        and the scoring of every classifier the probe's options name."""
 
 
 class Predictor(Protocol):
