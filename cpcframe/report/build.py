@@ -59,8 +59,15 @@ def labels(runs: list[RunData]) -> list[str]:
     return [n if out.count(n) == 1 else f"{n} ({i + 1})" for i, n in enumerate(out)]
 
 
+def chance_accuracy(recipe: dict[str, Any] | None) -> float | None:
+    """``1 / (N + 1)`` for ``N = loss.num_negatives`` sampled negatives (unknown when 0: all candidates)."""
+    n = ((recipe or {}).get("loss") or {}).get("num_negatives")
+    return 1.0 / (n + 1) if isinstance(n, int) and n > 0 else None
+
+
 def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str) -> RunSection:
     rows = step_rows(run.records)
+    chance = chance_accuracy(run.recipe)
     if maps and run.weights is not None and run.recipe is not None:
         fmap = feature_map(run.root, method=method)
     elif maps:
@@ -71,9 +78,9 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
     return RunSection(
         run=run, label=label, anchor=f"run-{index}-{re.sub(r'[^A-Za-z0-9_-]+', '-', label)}",
         path=str(run.root.resolve()),
-        curves=figures.curves(run.records) if run.records else None,
+        curves=figures.curves(run.records, chance) if run.records else None,
         steps=rows,
-        step_figure=figures.step_accuracy(rows),
+        step_figure=figures.step_accuracy(rows, chance),
         step_training_figure=figures.step_accuracy_over_training(run.records, step_names(run.records)),
         throughput=figures.throughput(run.records) if run.records else None,
         probe=tables.probe_table(run), abx=abx, abx_notes=abx_notes, cost=tables.cost(run),
@@ -106,6 +113,10 @@ def report_context(run_dirs: Sequence[str | Path], *, maps: bool = True, method:
     for d in run_dirs:
         if not Path(d).is_dir():
             raise UserError(f"{d} is not a directory")
+    if maps:
+        from cpcframe.report.projection import resolve_method
+
+        resolve_method(method)  # a bad or uninstalled method: fail before any work
     runs = [read_run(d) for d in run_dirs]
     names = labels(runs)
     sections = [run_section(run, name, i, maps=maps, method=method) for i, (run, name) in enumerate(zip(runs, names))]

@@ -43,11 +43,13 @@ class FeatureSample:
         features: ``(N, D)`` frozen features.
         colourings: label of every point per colouring, e.g. ``{"phone": [...], "speaker": [...]}``.
         what: what a point is, for the page ("10 ms frames of 12 held-out utterances").
+        ids: which item (and frame) each point is: ``key``, or ``key@frame`` for audio frames.
     """
 
     features: np.ndarray
     colourings: dict[str, list[str]]
     what: str
+    ids: list[str]
 
 
 #: ``held_out()`` -> ``(dataset, split description)``, built on first call.
@@ -97,7 +99,7 @@ def audio_frames(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featu
     utterances = spread(list(dataset.groups), 16, seed)
     per_utterance = max(1, -(-limit // max(len(utterances), 1)))
     rng = np.random.default_rng(seed)
-    rows, phones, speakers = [], [], []
+    rows, phones, speakers, ids = [], [], [], []
     labelled = 0
     for i in utterances:
         wave = dataset.waveform(i)[..., : 4 * window]  # (1, S): the first seconds suffice
@@ -112,6 +114,7 @@ def audio_frames(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featu
             frames = frames[position < len(labels)]
         keep = np.sort(rng.choice(frames, size=min(per_utterance, len(frames)), replace=False))
         rows.append(feats[keep])
+        ids += [f"{dataset.keys[i]}@{t}" for t in keep]
         speakers += [str(dataset.speaker_ids[dataset.groups[i]])] * len(keep)
         if labels is not None:
             labelled += 1
@@ -125,7 +128,7 @@ def audio_frames(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featu
         colourings = {"phone": phones, **colourings}
     what = (f"{level} features of 10 ms frames of {len(rows)} {split} utterances"
             + ("" if labelled else " (the corpus has no phone labels)"))
-    return FeatureSample(torch.cat(rows).numpy(), colourings, what)
+    return FeatureSample(torch.cat(rows).numpy(), colourings, what, ids)
 
 
 # ---- images -----------------------------------------------------------------------------
@@ -150,7 +153,7 @@ def image_items(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featur
     names = [classes[int(targets[i])] if int(targets[i]) < len(classes) else str(int(targets[i]))
              for i in indices]
     return FeatureSample(torch.cat(feats).numpy(), {"class": names},
-                         f"{level} features of {len(indices)} {split} images")
+                         f"{level} features of {len(indices)} {split} images", [dataset.keys[i] for i in indices])
 
 
 # ---- text -------------------------------------------------------------------------------
@@ -191,7 +194,8 @@ def text_sentences(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Fea
         view = {"ids": tokens[:, None], "mask": mask[:, None]}  # (n, 1, L): one-sentence windows
         feats.append(loaded.encode(view, level=level)[:, 0].float().cpu())
     return FeatureSample(torch.cat(feats).numpy(), {"label": [str(labels[i]) for i in chosen]},
-                         f"{level} features of {len(chosen)} {source} sentences of probe task {task.name!r}")
+                         f"{level} features of {len(chosen)} {source} sentences of probe task {task.name!r}",
+                         [sentences[i] for i in chosen])
 
 
 # ---- anything else ----------------------------------------------------------------------
@@ -202,7 +206,7 @@ def group_items(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featur
     groups = getattr(dataset, "groups", None)
     groups = [0] * len(dataset) if groups is None else [int(g) for g in groups]
     indices = spread(groups, min(limit, 256), seed)
-    views, names = [], []
+    views, names, ids = [], [], []
     for i in indices:
         example = dataset[i]
         view = sampler.sample(example, torch.Generator().manual_seed(seed + i))[0]
@@ -210,11 +214,12 @@ def group_items(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featur
             return None  # views of several tensors: no generic way to batch them
         views.append(view.float())
         names.append(str(example.group))
+        ids.append(example.key or str(i))
     if not views:
         return None
     feats = [pooled(loaded.encode(torch.stack(views[s: s + 64]))).cpu() for s in range(0, len(views), 64)]
     return FeatureSample(torch.cat(feats).numpy(), {"group": names},
-                         f"context features of one view of each of {len(views)} {split} items")
+                         f"context features of one view of each of {len(views)} {split} items", ids)
 
 
 #: Tried in order; the first that recognises the run draws its map.

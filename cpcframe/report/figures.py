@@ -69,8 +69,14 @@ def _plot_train(ax, steps, values, colour=TRAIN, label="train") -> None:
         ax.plot(steps, smooth, color=colour, linewidth=1.5, label=f"{label} (smoothed)")
 
 
-def curves(records: list[dict[str, Any]]) -> str | None:
-    """Training and validation InfoNCE loss and accuracy against the step."""
+def _chance_line(ax, chance: float | None) -> None:
+    if chance is not None:
+        ax.axhline(chance, color="#888888", linestyle=":", linewidth=1, label=f"chance ({chance:.3f})")
+
+
+def curves(records: list[dict[str, Any]], chance: float | None = None) -> str | None:
+    """Training and validation InfoNCE loss and accuracy against the step (``chance``: the
+    accuracy of guessing among the sampled negatives, drawn dotted)."""
     if not any("loss" in r or "val/loss" in r for r in records):
         return None
     fig, (ax_loss, ax_acc) = _figure(10, 3.4, 2)
@@ -85,13 +91,15 @@ def curves(records: list[dict[str, Any]]) -> str | None:
         ax.set_xlabel("step", fontsize=9)
         ax.set_ylabel(ylabel, fontsize=9)
         ax.legend(fontsize=8, frameon=False)
+    _chance_line(ax_acc, chance)
+    ax_acc.legend(fontsize=8, frameon=False)
     ax_loss.set_title("loss", fontsize=10)
     ax_acc.set_title("accuracy of picking the positive", fontsize=10)
     ax_acc.set_ylim(0, 1)
     return data_uri(fig)
 
 
-def step_accuracy(rows: list[StepRow]) -> str | None:
+def step_accuracy(rows: list[StepRow], chance: float | None = None) -> str | None:
     """Accuracy per prediction step at the end: against ``k`` for CPC (the paper's figure of
     accuracy against steps ahead), a bar per contrast otherwise (AMDIM's pairs)."""
     rows = [r for r in rows if r.train_acc is not None or r.val_acc is not None]
@@ -123,6 +131,7 @@ def step_accuracy(rows: list[StepRow]) -> str | None:
         ax.set_xlim(0, 1)
         ax.set_xlabel("accuracy", fontsize=9)
     if all(r.k is not None for r in rows):
+        _chance_line(ax, chance)
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
