@@ -160,7 +160,7 @@ def image_items(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featur
 def text_sentences(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> FeatureSample | None:
     """Sentences of the probe's first labelled task (its test set when it has one), by label."""
     tasks = probe_option(loaded, "tasks", None)
-    if not tasks:
+    if not tasks or isinstance(tasks[0], str):  # the speech probe's tasks are names, not task configs
         return None
     from cpcframe_text.data.tokenizer import encode, load_run_tokenizer
     from cpcframe_text.views import pad_sentences

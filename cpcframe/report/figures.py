@@ -27,7 +27,10 @@ def _figure(width: float, height: float, panels: int = 1):
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, panels, squeeze=False)[0]
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, k: whole numbers
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(alpha=0.25, linewidth=0.6)
         ax.tick_params(labelsize=8)
@@ -238,7 +241,12 @@ def feature_map(points: np.ndarray, colourings: dict[str, list[str]], method: st
     from matplotlib import colormaps
 
     fig, axes = _figure(5.0 * len(colourings), 4.2, len(colourings))
+    limits = robust_limits(points)
     for ax, (name, labels) in zip(axes, colourings.items()):
+        if limits is not None:
+            ax.set_xlim(*limits[0])
+            ax.set_ylim(*limits[1])
+            ax.set_xlabel("a few outlying points lie beyond the axes", fontsize=7, color="#656d76")
         categories = sorted(set(labels), key=_category_key)
         cmap = colormaps["tab10" if len(categories) <= 10 else "tab20"]
         for c, category in enumerate(categories):
@@ -255,6 +263,17 @@ def feature_map(points: np.ndarray, colourings: dict[str, list[str]], method: st
             ax.legend(fontsize=6.5, frameon=False, markerscale=1.4, loc="center left", handletextpad=0.2,
                       bbox_to_anchor=(1.0, 0.5), ncol=2 if len(categories) > 12 else 1)
     return data_uri(fig)
+
+
+def robust_limits(points: np.ndarray, share: float = 1.0) -> tuple[tuple[float, float], ...] | None:
+    """Axis limits around the central points (``share``-th to ``100 - share``-th percentile,
+    with a margin) when a few outliers would squeeze the rest into a corner; else ``None``."""
+    lo, hi = np.percentile(points, [share, 100 - share], axis=0)
+    span = hi - lo
+    full = points.max(axis=0) - points.min(axis=0)
+    if not np.all(span > 0) or not np.any(full > 2.0 * span):
+        return None
+    return tuple((float(lo[j] - 0.15 * span[j]), float(hi[j] + 0.15 * span[j])) for j in range(2))
 
 
 def _category_key(label: str):
