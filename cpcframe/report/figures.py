@@ -20,7 +20,7 @@ DPI = 110
 TRAIN, VAL = "#222222", "#d62728"
 
 
-def _figure(width: float, height: float, panels: int = 1):
+def _figure(width: float, height: float, panels: int = 1, integer_x: bool = True):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -30,7 +30,8 @@ def _figure(width: float, height: float, panels: int = 1):
     from matplotlib.ticker import MaxNLocator
 
     for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, k: whole numbers
+        if integer_x:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps, k: whole numbers
         ax.spines[["top", "right"]].set_visible(False)
         ax.grid(alpha=0.25, linewidth=0.6)
         ax.tick_params(labelsize=8)
@@ -123,7 +124,7 @@ def step_accuracy(rows: list[StepRow], chance: float | None = None) -> str | Non
         ax.set_xticks(sorted({r.k for r in rows}))
         ax.set_xlabel("prediction step k (latent steps ahead)", fontsize=9)
     else:
-        fig, (ax,) = _figure(6.4, max(2.4, 0.28 * len(rows) + 1))
+        fig, (ax,) = _figure(5.2, max(2.4, 0.3 * len(rows) + 1.2), integer_x=False)
         y = np.arange(len(rows))
         height = 0.4 if any(r.val_acc is not None for r in rows) else 0.7
         ax.barh(y, [r.train_acc or 0 for r in rows], height=height, color=TRAIN, label="train")
