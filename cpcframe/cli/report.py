@@ -45,11 +45,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--watch must be >= 0 seconds, got {args.watch}")
     out = Path(args.out) if args.out else default_out(args.run_dirs)
     refresh = int(max(args.watch, 1)) if args.watch else 0
-    while True:
-        path = build_report(args.run_dirs, out, maps=not args.no_maps, method=args.method, refresh=refresh)
-        if not args.watch or all(read_run(d).status == "finished" for d in args.run_dirs):
-            break
-        print(f"report: {path} (remade every {args.watch:g} s; Ctrl-C stops)", flush=True)
-        time.sleep(args.watch)
+    path = build_report(args.run_dirs, out, maps=not args.no_maps, method=args.method, refresh=refresh)
+    if args.watch:
+        print(f"report: {path} (remade every {args.watch:g} s until the runs finish; Ctrl-C stops)", flush=True)
+        try:
+            while not all(read_run(d).status == "finished" for d in args.run_dirs):
+                time.sleep(args.watch)
+                build_report(args.run_dirs, out, maps=not args.no_maps, method=args.method, refresh=refresh)
+        except KeyboardInterrupt:  # the way to stop watching: not an error
+            print("report: stopped watching")
+        # The last page need not reload itself any more.
+        path = build_report(args.run_dirs, out, maps=not args.no_maps, method=args.method)
     print(f"report: {path}")
     return 0

@@ -41,6 +41,7 @@ class RunSection:
     step_training_figure: str | None
     throughput: str | None
     probe: tables.Table | None
+    probe_details: list[tuple[str, list[tuple[str, str]]]]
     abx: tables.Table | None
     abx_notes: list[str]
     cost: list[tuple[str, str]]
@@ -83,7 +84,7 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
         step_figure=figures.step_accuracy(rows, chance),
         step_training_figure=figures.step_accuracy_over_training(run.records, step_names(run.records)),
         throughput=figures.throughput(run.records) if run.records else None,
-        probe=tables.probe_table(run), abx=abx, abx_notes=abx_notes, cost=tables.cost(run),
+        probe=tables.probe_table(run), probe_details=tables.details(run), abx=abx, abx_notes=abx_notes, cost=tables.cost(run),
         feature_map=fmap, pictures=matching_pictures(run.pictures))
 
 

@@ -253,3 +253,20 @@ def recipe_differences(runs: list[RunData], keys: list[str], names: list[str]) -
     rows = [(key, [Cell(show_value(_lookup(run.recipe, key)) if run.recipe is not None else "?")
                    for run in runs]) for key in keys]
     return Table(["recipe key"] + names, rows)
+
+
+def details(run: RunData) -> list[tuple[str, list[tuple[str, str]]]]:
+    """``(file name, [(key path, value), ...])`` of each probe's details file (scalars only:
+    split sizes, classes, chance, train accuracies)."""
+    out = []
+    for probe, data in run.details.items():
+        rows = []
+        for path, value in _leaves(data):
+            if isinstance(value, float):
+                value = f"{value:.4g}"
+            elif isinstance(value, list):
+                value = f"{len(value)} item(s)" if len(value) > 4 else ", ".join(map(str, value))
+            rows.append((" / ".join(path), str(value)))
+        if rows:
+            out.append((f"probe_{probe}_details.json", rows))
+    return out

@@ -289,3 +289,24 @@ def test_page_loads_in_headless_chromium_with_its_images_and_no_errors(runs, tmp
     result = chromium(f"--screenshot={shot}", "--window-size=1280,2000", page_path.as_uri(), home=tmp_path)
     assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 50_000  # figures drawn, not a blank page
+
+
+def test_watch_remakes_the_report_until_the_run_finishes(runs, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs[0], run)
+    summary = (run / "summary.json").read_text()
+    (run / "summary.json").unlink()  # still training
+    out = tmp_path / "watched.html"
+    seen = []
+
+    def sleep(seconds):  # instead of waiting: look at the page, then let the run finish
+        seen.append(out.read_text())
+        (run / "summary.json").write_text(summary)
+
+    monkeypatch.setattr("cpcframe.cli.report.time.sleep", sleep)
+    assert main(["report", str(run), "--out", str(out), "--no-maps", "--watch", "30"]) == 0
+    assert len(seen) == 1 and '<meta http-equiv="refresh" content="30">' in seen[0]
+    assert "in progress or stopped" in Page(seen[0]).text
+    final = out.read_text()
+    assert "http-equiv" not in final and "finished" in Page(final).section("run")
+    assert "remade every 30 s" in capsys.readouterr().out
