@@ -310,3 +310,41 @@ def test_watch_remakes_the_report_until_the_run_finishes(runs, tmp_path, monkeyp
     final = out.read_text()
     assert "http-equiv" not in final and "finished" in Page(final).section("run")
     assert "remade every 30 s" in capsys.readouterr().out
+
+
+def test_auto_method_prefers_umap_when_importable(monkeypatch):
+    """The dispatch only (umap-learn is an optional extra, not installed for the tests): a
+    stand-in ``umap`` module that must receive the standardised features."""
+    import importlib.machinery
+    import sys
+    import types
+
+    calls = []
+
+    class UMAP:
+        def __init__(self, **options):
+            calls.append(options)
+
+        def fit_transform(self, x):
+            calls.append(x)
+            return x[:, :2]
+
+    fake = types.ModuleType("umap")
+    fake.UMAP = UMAP
+    fake.__spec__ = importlib.machinery.ModuleSpec("umap", None)
+    monkeypatch.setitem(sys.modules, "umap", fake)
+    x = np.random.default_rng(1).standard_normal((30, 4)) * 5 + 3
+    result = projection.project(x)
+    assert result.method == "UMAP (umap-learn)" and calls[0]["n_components"] == 2
+    np.testing.assert_allclose(calls[1], (x - x.mean(0)) / x.std(0))
+    np.testing.assert_allclose(result.points, calls[1][:, :2])
+
+
+def test_names_and_recipe_text_are_escaped(runs, tmp_path):
+    run = tmp_path / "<b>run"
+    shutil.copytree(runs[0], run)
+    recipe = (run / "recipe.toml").read_text()
+    (run / "recipe.toml").write_text(recipe.replace('name = "cpc_steps"', 'name = "cpc_steps" # <i>x</i>'))
+    html, page = read_page(build_report([run], tmp_path / "r.html", maps=False))
+    assert "<b>run" not in html and "<i>x</i>" not in html
+    assert "<b>run" in page.text and "# <i>x</i>" in page.text
