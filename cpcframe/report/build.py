@@ -84,8 +84,8 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
         step_figure=figures.step_accuracy(rows, chance),
         step_training_figure=figures.step_accuracy_over_training(run.records, step_names(run.records)),
         throughput=figures.throughput(run.records) if run.records else None,
-        probe=tables.probe_table(run), probe_details=tables.details(run), abx=abx, abx_notes=abx_notes, cost=tables.cost(run),
-        feature_map=fmap, pictures=matching_pictures(run.pictures))
+        probe=tables.probe_table(run), probe_details=tables.details(run), abx=abx, abx_notes=abx_notes,
+        cost=tables.cost(run), feature_map=fmap, pictures=matching_pictures(run.pictures))
 
 
 def comparison(sections: list[RunSection]) -> dict[str, Any] | None:

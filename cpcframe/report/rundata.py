@@ -95,17 +95,28 @@ class RunData:
         return step if isinstance(step, int) else None
 
     @property
+    def summary_current(self) -> bool:
+        """Whether ``summary.json`` describes the latest training (a resumed run trains past
+        the summary of its previous session until it writes a new one)."""
+        if self.summary is None:
+            return False
+        step = self.summary.get("step")
+        return not (self.records and isinstance(step, int) and int(self.records[-1]["step"]) > step)
+
+    @property
     def status(self) -> str:
         """``finished``, ``stopped at step ...``, ``in progress or stopped ...``, ``not started``."""
         target, last = self.target_steps, self.last_step
         of = f" of {target}" if target else ""
-        if self.summary is not None:
+        if self.summary_current:
             step = self.summary.get("step", last)
             if target and isinstance(step, int) and step < target:
                 return f"stopped at step {step}{of}"
             return "finished"
         if last is None:
             return "not started: nothing logged yet"
+        if self.summary is not None:
+            return f"in progress or stopped: step {last}{of} logged, past the step of summary.json"
         return f"in progress or stopped: step {last}{of} logged, no summary.json yet"
 
 

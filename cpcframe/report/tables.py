@@ -163,7 +163,7 @@ def cost(run: RunData) -> list[tuple[str, str]]:
     target, last = run.target_steps, run.last_step
     if last is not None:
         out.append(("steps", f"{last}" + (f" of {target}" if target else "")))
-    summary = run.summary or {}
+    summary = run.summary if run.summary_current else {}  # a resumed run's old summary is stale
     seconds = summary.get("seconds")
     batch = ((run.recipe or {}).get("data") or {}).get("batch_size")
     if isinstance(seconds, (int, float)) and seconds > 0:

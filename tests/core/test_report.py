@@ -186,6 +186,12 @@ def test_report_while_a_run_trains_and_write_report(tmp_path):
     assert main(["run", str(run), "--resume", "--quiet", "--set", "train.steps=12"]) == 0
     _, page = read_page(write_report(run, maps=False))
     assert "finished" in page.section("live") and "steps 12 of 12" in page.text
+    # Resumed again: while it trains past step 12, the summary of the session before is stale.
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "step": 6}))
+    data = read_run(run)
+    assert not data.summary_current
+    assert data.status == "in progress or stopped: step 12 of 12 logged, past the step of summary.json"
 
 
 def test_cli_report(runs, tmp_path, capsys):
