@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from cpcframe.errors import UserError
-from cpcframe.report import figures, tables
+from cpcframe.report import cost, figures, tables
 from cpcframe.report.feature_maps import FeatureMap, feature_map, matching_pictures
 from cpcframe.report.recipes import differing_keys
 from cpcframe.report.rundata import RunData, read_run
@@ -85,7 +85,7 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
         step_training_figure=figures.step_accuracy_over_training(run.records, step_names(run.records)),
         throughput=figures.throughput(run.records) if run.records else None,
         probe=tables.probe_table(run), probe_details=tables.details(run), abx=abx, abx_notes=abx_notes,
-        cost=tables.cost(run), feature_map=fmap, pictures=matching_pictures(run.pictures))
+        cost=cost.cost(run), feature_map=fmap, pictures=matching_pictures(run.pictures))
 
 
 def comparison(sections: list[RunSection]) -> dict[str, Any] | None:

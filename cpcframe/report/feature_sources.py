@@ -86,7 +86,9 @@ def pooled(features: Any, scale: str | None = None) -> torch.Tensor:
 
 # ---- audio ------------------------------------------------------------------------------
 def audio_frames(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> FeatureSample | None:
-    """10 ms frames of held-out utterances, coloured by phone and speaker."""
+    """Frames (one per latent, 10 ms for CPC's encoder) of up to 16 held-out utterances spread
+    over speakers, ``limit`` in all, coloured by phone (the label frame under the frame's
+    centre) and by speaker."""
     sampler = loaded.view_sampler()
     if getattr(sampler, "eval_view", None) is not None:
         return None
@@ -126,7 +128,8 @@ def audio_frames(loaded: Any, held_out: HeldOut, limit: int, seed: int) -> Featu
     colourings = {"speaker": speakers}
     if labelled:
         colourings = {"phone": phones, **colourings}
-    what = (f"{level} features of 10 ms frames of {len(rows)} {split} utterances"
+    frame_ms = 1000 * hop / int(getattr(dataset, "sample_rate", 16000))
+    what = (f"{level} features of {frame_ms:g} ms frames of {len(rows)} {split} utterances"
             + ("" if labelled else " (the corpus has no phone labels)"))
     return FeatureSample(torch.cat(rows).numpy(), colourings, what, ids)
 

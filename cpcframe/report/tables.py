@@ -1,4 +1,4 @@
-"""The report's tables: probes against their baselines, ABX, cost, and runs side by side.
+"""The report's tables: probes against their baselines, ABX, runs side by side, recipe differences.
 
 Tables are plain data (:class:`Table`: a header, rows of :class:`Cell`), formatted here
 and laid out by the template, so tests can read them without parsing HTML.
@@ -21,9 +21,10 @@ CHANCE_KEYS = ("majority_baseline", "chance")
 
 @attrs.frozen
 class Cell:
+    """A cell's text; ``best``: the best value of its row or column (drawn bold)."""
+
     text: str
     best: bool = False
-    note: str = ""
 
 
 @attrs.frozen
@@ -117,80 +118,6 @@ def abx_table(abx: Any) -> tuple[Table | None, list[str]]:
     baselines = tuple(i for i, c in enumerate(columns) if is_baseline(c))
     unit = "error (%)" if scale == 100 else "error"
     return Table(["condition"] + columns, rows, baselines, f"ABX {unit}; lower is better, lowest of each row in bold"), notes
-
-
-def duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, s = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def file_size(n: int) -> str:
-    for size, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
-
-
-def count(n: float) -> str:
-    """``1234567`` -> ``1.23 M``."""
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:g}"
-
-
-def memory_entries(run: RunData) -> list[tuple[str, Any]]:
-    """Memory figures recorded anywhere in ``summary.json`` or the last record (keys naming memory)."""
-    sources = [run.summary or {}, (run.summary or {}).get("metrics") or {}, run.records[-1] if run.records else {}]
-    found = {}
-    for source in sources:
-        if isinstance(source, dict):
-            for key, value in source.items():
-                if "mem" in key.lower() and isinstance(value, (int, float)) and key not in found:
-                    found[key] = value
-    return list(found.items())
-
-
-def cost(run: RunData) -> list[tuple[str, str]]:
-    """``(what, value)`` pairs: steps, wall time, speed, peak memory, parameters, file sizes."""
-    out: list[tuple[str, str]] = []
-    target, last = run.target_steps, run.last_step
-    if last is not None:
-        out.append(("steps", f"{last}" + (f" of {target}" if target else "")))
-    summary = run.summary if run.summary_current else {}  # a resumed run's old summary is stale
-    seconds = summary.get("seconds")
-    batch = ((run.recipe or {}).get("data") or {}).get("batch_size")
-    if isinstance(seconds, (int, float)) and seconds > 0:
-        out.append(("wall time (training loop)", duration(seconds)))
-        if isinstance(summary.get("step"), int):
-            out.append(("steps/s", f"{summary['step'] / seconds:.2f}"))
-    speeds = sorted(r["items_per_s"] for r in run.records if isinstance(r.get("items_per_s"), (int, float)))
-    if speeds:
-        median = speeds[len(speeds) // 2]
-        out.append(("items/s (median of records)", f"{median:.1f}"))
-        if not isinstance(seconds, (int, float)) and isinstance(batch, int) and batch:
-            out.append(("steps/s (items/s ÷ batch size, one process)", f"{median / batch:.2f}"))
-    memory = memory_entries(run)
-    for key, value in memory:
-        shown = f"{value / 2**20:.0f} MiB" if "byte" in key.lower() or value > 2**20 else f"{value:g}"
-        out.append((f"peak memory ({key})", shown))
-    if not memory:
-        out.append(("peak memory", "not recorded"))
-    if run.weights is not None:
-        parts = ", ".join(f"{m} {count(n)}" for m, n in run.weights.by_module.items())
-        out.append(("parameters", f"{count(run.weights.parameters)} ({parts})" if parts else count(run.weights.parameters)))
-        out.append(("model.safetensors", file_size(run.weights.size_bytes)
-                    + (f", step {run.weights.metadata['step']}" if "step" in run.weights.metadata else "")))
-    skipped = summary.get("skipped")
-    if isinstance(skipped, dict) and skipped:
-        out.append(("skipped data", ", ".join(f"{k}: {v}" for k, v in skipped.items())))
-    return out
 
 
 def _is_probe_column(column: str) -> bool:
