@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from cpcframe.report.rundata import RunData
+from cpcframe.report.steps import latest
 
 #: Feature sets that are baselines, not the trained model (the probes' names).
 BASELINES = ("random_init", "mfcc")
@@ -128,15 +129,21 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
     """Runs side by side, from the rows of ``cpcframe compare`` (its
     :func:`~cpcframe.cli.compare.collect`): the final training and validation metrics with
     runs as rows, and every probe accuracy (``task/features``) with runs as columns."""
-    from cpcframe.cli.compare import _cell, collect
+    from cpcframe.cli.compare import SUMMARY_METRICS, _cell, collect
     from cpcframe.errors import UserError
 
-    rows = []
+    rows, live = [], []
     for run in runs:
         try:
-            rows.append(collect(run.root, []))
+            row = collect(run.root, [])
         except UserError:  # no or unreadable recipe/summary/probe: the run's own section says which
-            rows.append({"run": run.name, "step": run.last_step})
+            row = {"run": run.name, **{f"{t}/{f}": v for t, s in (run.probe or {}).items() for f, v in s.items()}}
+        if not run.summary_current and run.records:
+            # Not finished (or resumed past its summary): its latest records, marked.
+            values = {k: latest(run.records, k) for k in SUMMARY_METRICS}
+            row.update({"step": run.last_step, **{k: v and v[1] for k, v in values.items()}})
+            live.append(id(run))
+        rows.append({"status": run.status.split(":")[0], **row})
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns and k != "run"]
@@ -154,9 +161,11 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
         top = None if column == "step" else best(values, "loss" in column)
         for name, value in zip(names, values):
             cells[name].append(Cell(_cell(column, value), best=top is not None and value == top))
-    metric_table = Table(["run"] + metrics, [(n, cells[n]) for n in names],
-                         caption="final metrics of summary.json (training: mean of the last logged window); "
-                                 "best of each column in bold")
+    marked = [f"{n} *" if id(run) in live else n for n, run in zip(names, runs)]
+    metric_table = Table(["run"] + metrics, [(m, cells[n]) for m, n in zip(marked, names)],
+                         caption="final metrics of summary.json (training: mean of the last logged window)"
+                                 + ("; * not finished: its latest record" if live else "")
+                                 + "; best of each column in bold")
     if not probes:
         return metric_table, None
     probe_rows = []

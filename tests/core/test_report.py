@@ -162,7 +162,14 @@ def test_a_broken_or_partial_run_gives_a_report_of_what_is_there(runs, tmp_path)
     assert "no feature map" in text
     assert "no recipe.toml" in page.section("empty")
     # The comparison still holds the runs it can read.
-    assert page.table("run")[1][0] == "only_recipe" and "Without a readable recipe.toml: empty" in page.text
+    metrics = page.table("run")
+    assert [row[:3] for row in metrics[1:]] == [["only_recipe", "not started", "-"],
+                                                ["torn *", "in progress or stopped", "12"],
+                                                ["bad_weights", "finished", "12"], ["empty", "not started", "-"]]
+    last = records(runs[0])[-1]  # a run without summary.json shows its latest record
+    assert metrics[2][metrics[0].index("loss")] == f"{last['loss']:.4f}"
+    assert "* not finished: its latest record" in page.text
+    assert "Without a readable recipe.toml: empty" in page.text
 
 
 def test_torn_last_line_is_ignored_and_a_complete_one_kept(tmp_path):
