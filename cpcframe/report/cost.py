@@ -51,6 +51,18 @@ def memory_entries(run: RunData) -> list[tuple[str, Any]]:
     return list(found.items())
 
 
+def memory_text(key: str, value: float) -> str:
+    """A memory figure in the unit its key names (``peak_memory_bytes``, ``max_rss_mb``)."""
+    name = key.lower()
+    if "byte" in name:
+        return file_size(int(value))
+    if name.endswith(("_mb", "_mib")):
+        return f"{value:.0f} MiB"
+    if name.endswith(("_gb", "_gib")):
+        return f"{value:.2f} GiB"
+    return f"{value:g}"
+
+
 def cost(run: RunData) -> list[tuple[str, str]]:
     """``(what, value)`` pairs: steps, wall time, speed, peak memory, parameters, file sizes."""
     out: list[tuple[str, str]] = []
@@ -72,8 +84,7 @@ def cost(run: RunData) -> list[tuple[str, str]]:
             out.append(("steps/s (items/s ÷ batch size, one process)", f"{median / batch:.2f}"))
     memory = memory_entries(run)
     for key, value in memory:
-        shown = f"{value / 2**20:.0f} MiB" if "byte" in key.lower() or value > 2**20 else f"{value:g}"
-        out.append((f"peak memory ({key})", shown))
+        out.append((f"peak memory ({key})", memory_text(key, value)))
     if not memory:
         out.append(("peak memory", "not recorded"))
     if run.weights is not None:

@@ -106,6 +106,8 @@ def test_probe_abx_and_baselines_tables(runs, tmp_path):
     probe = {"phone": {"cpc": 0.6125, "random_init": 0.276, "mfcc": 0.397, "cpc_mlp": 0.7},
              "speaker": {"cpc": 0.974, "random_init": 0.0187, "mfcc": 0.176}}
     (run / "probe.json").write_text(json.dumps(probe))
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "peak_memory_bytes": 3 * 2**30}))
     (run / "probe_speech_details.json").write_text(json.dumps(
         {"phone": {"majority_baseline": 0.125}, "speaker": {"chance": 0.04}}))
     (run / "abx.json").write_text(json.dumps({
@@ -122,6 +124,7 @@ def test_probe_abx_and_baselines_tables(runs, tmp_path):
                    ["across_speaker", "10.50", "25.00"]]
     assert "backend: libriabx2" in page.text
     assert "no probe.json" not in page.text and "Feature maps were not asked for" in page.text
+    assert "peak memory (peak_memory_bytes) 3.0 GiB" in page.text
 
 
 def test_a_broken_or_partial_run_gives_a_report_of_what_is_there(runs, tmp_path):
