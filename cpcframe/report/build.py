@@ -21,7 +21,7 @@ from cpcframe.errors import UserError
 from cpcframe.report import cost, figures, tables
 from cpcframe.report.feature_maps import FeatureMap, feature_map, matching_pictures
 from cpcframe.report.recipes import differing_keys
-from cpcframe.report.rundata import RunData, read_run
+from cpcframe.report.rundata import FILES, RunData, read_run
 from cpcframe.report.steps import StepRow, step_names, step_rows
 
 REPORT = "report.html"
@@ -72,7 +72,7 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
     if maps and run.weights is not None and run.recipe is not None:
         fmap = feature_map(run.root, method=method)
     elif maps:
-        fmap = FeatureMap(reason="no feature map: it needs recipe.toml and model.safetensors")
+        fmap = FeatureMap(reason=f"no feature map: it needs {FILES.recipe.name} and {FILES.weights.name}")
     else:
         fmap = None
     abx, abx_notes = tables.abx_table(run.abx)

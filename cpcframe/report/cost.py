@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cpcframe.report.rundata import RunData
+from cpcframe.report.rundata import FILES, RunData
 
 
 def duration(seconds: float) -> str:
@@ -90,7 +90,7 @@ def cost(run: RunData) -> list[tuple[str, str]]:
     if run.weights is not None:
         parts = ", ".join(f"{m} {count(n)}" for m, n in run.weights.by_module.items())
         out.append(("parameters", f"{count(run.weights.parameters)} ({parts})" if parts else count(run.weights.parameters)))
-        out.append(("model.safetensors", file_size(run.weights.size_bytes)
+        out.append((FILES.weights.name, file_size(run.weights.size_bytes)
                     + (f", step {run.weights.metadata['step']}" if "step" in run.weights.metadata else "")))
     skipped = summary.get("skipped")
     if isinstance(skipped, dict) and skipped:

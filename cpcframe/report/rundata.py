@@ -20,11 +20,12 @@ import attrs
 from cpcframe.config import toml_io
 from cpcframe.runs.layout import RunDir
 
-#: Files of a run that the core's RunDir does not name (yet): ABX results (issue 11),
-#: the image probe's matching-score pictures, the probes' details files.
+#: Files of a run that the core's RunDir does not name (yet): ABX results (issue 11) and
+#: the image probe's matching-score pictures. The others' names come from RunDir.
 ABX = "abx.json"
 PICTURES = "pictures"
-DETAILS_GLOB = "probe_*_details.json"
+#: The run's file names as the runs wing spells them (``FILES.summary.name``).
+FILES = RunDir("")
 #: Batch-norm statistics are state, not parameters: left out of the parameter count.
 BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -56,7 +57,7 @@ class RunData:
         recipe_text: the text of ``recipe.toml``.
         records: the complete records of ``metrics.jsonl``, in order.
         summary, probe, abx: the JSON of ``summary.json``, ``probe.json``, ``abx.json``.
-        details: the probes' details files by probe name (``speech``, ``image``).
+        details: the other JSON files of the run (the probes' details) by file name.
         weights: see :class:`WeightsInfo`.
         pictures: the matching-score PNGs of the image probe (``pictures/match_*.png``).
         missing: one sentence per part the report cannot show, and why.
@@ -116,8 +117,8 @@ class RunData:
         if last is None:
             return "not started: nothing logged yet"
         if self.summary is not None:
-            return f"in progress or stopped: step {last}{of} logged, past the step of summary.json"
-        return f"in progress or stopped: step {last}{of} logged, no summary.json yet"
+            return f"in progress or stopped: step {last}{of} logged, past the step of {FILES.summary.name}"
+        return f"in progress or stopped: step {last}{of} logged, no {FILES.summary.name} yet"
 
 
 def _read_json(path: Path, what: str, missing: list[str], absent: str | None) -> Any:
@@ -156,9 +157,9 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if record is not None and tail.rstrip().endswith("}"):
             records.append(record)  # complete but for its newline
         else:
-            notes.append("the last line of metrics.jsonl is still being written; it is left out")
+            notes.append(f"the last line of {path.name} is still being written; it is left out")
     if bad:
-        notes.append(f"{bad} line(s) of metrics.jsonl are not JSON records; they are left out")
+        notes.append(f"{bad} line(s) of {path.name} are not JSON records; they are left out")
     return records, notes
 
 
@@ -208,44 +209,48 @@ def read_run(root: str | Path) -> RunData:
     run = RunDir(root)
     data = RunData(run.root)
     missing = data.missing
+    recipe, metrics, summary = run.recipe.name, run.metrics.name, run.summary.name
+    probe, weights = run.probe.name, run.weights.name
     if not run.recipe.is_file():
-        missing.append("no recipe.toml: not a run directory, or the run has not started")
+        missing.append(f"no {recipe}: not a run directory, or the run has not started")
     else:
         try:
             data.recipe_text = run.recipe.read_text(encoding="utf-8")
             data.recipe = toml_io.loads(data.recipe_text)
         except (OSError, UnicodeDecodeError, toml_io.TOMLDecodeError) as exc:
-            missing.append(f"recipe.toml cannot be read ({exc}): recipe and comparisons left out")
+            missing.append(f"{recipe} cannot be read ({exc}): recipe and comparisons left out")
     if run.metrics.is_file():
         data.records, notes = read_records(run.metrics)
         data.notes += notes
         if not data.records:
-            missing.append("metrics.jsonl holds no complete record yet: no curves")
+            missing.append(f"{metrics} holds no complete record yet: no curves")
     else:
-        missing.append("no metrics.jsonl: no step logged yet, so no curves")
+        missing.append(f"no {metrics}: no step logged yet, so no curves")
     data.summary = _read_json(run.summary, "wall time and final metrics", missing,
-                              "no summary.json: training has not finished (or was stopped); "
-                              "speed is taken from metrics.jsonl")
+                              f"no {summary}: training has not finished (or was stopped); "
+                              f"speed is taken from {metrics}")
     if data.summary is not None and not isinstance(data.summary, dict):
-        missing.append("summary.json is not a JSON object: left out")
+        missing.append(f"{summary} is not a JSON object: left out")
         data.summary = None
     data.probe = _read_json(run.probe, "probe table", missing,
-                            "no probe.json: no probe has run (cpcframe probe RUN_DIR --baselines)")
+                            f"no {probe}: no probe has run (cpcframe probe RUN_DIR --baselines)")
     if data.probe is not None and not _is_probe_table(data.probe):
-        missing.append("probe.json is not a {task: {features: accuracy}} table: left out")
+        missing.append(f"{probe} is not a {{task: {{features: accuracy}}}} table: left out")
         data.probe = None
     data.abx = _read_json(run.root / ABX, "ABX table", missing, None)
-    for path in sorted(run.root.glob(DETAILS_GLOB)):
-        details = _read_json(path, "probe details", data.notes, None)
+    # Every other JSON file at the top of the run is a probe's (or plugin's) details file.
+    known = {run.summary.name, run.probe.name, ABX}
+    for path in sorted(p for p in run.root.glob("*.json") if p.name not in known):
+        details = _read_json(path, "details", data.notes, None)
         if details is not None:
-            data.details[path.name[len("probe_"):-len("_details.json")]] = details
+            data.details[path.name] = details
     if run.weights.is_file():
         try:
             data.weights = read_weights(run.weights)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            missing.append(f"model.safetensors cannot be read ({exc}): no parameter count, no feature map")
+            missing.append(f"{weights} cannot be read ({exc}): no parameter count, no feature map")
     else:
-        missing.append("no model.safetensors: no checkpoint yet, so no parameter count and no feature map")
+        missing.append(f"no {weights}: no checkpoint yet, so no parameter count and no feature map")
     data.pictures = sorted((run.root / PICTURES).glob("match_*.png"))
     return data
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from cpcframe.report.rundata import RunData
+from cpcframe.report.rundata import FILES, RunData
 from cpcframe.report.steps import latest
 
 #: Feature sets that are baselines, not the trained model (the probes' names).
@@ -163,7 +163,7 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
             cells[name].append(Cell(_cell(column, value), best=top is not None and value == top))
     marked = [f"{n} *" if id(run) in live else n for n, run in zip(names, runs)]
     metric_table = Table(["run"] + metrics, [(m, cells[n]) for m, n in zip(marked, names)],
-                         caption="final metrics of summary.json (training: mean of the last logged window)"
+                         caption=f"final metrics of {FILES.summary.name} (training: mean of the last logged window)"
                                  + ("; * not finished: its latest record" if live else "")
                                  + "; best of each column in bold")
     if not probes:
@@ -174,7 +174,7 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
         top = best(values, False)
         probe_rows.append((column, [Cell(_cell(column, v), best=top is not None and v == top) for v in values]))
     baselines = tuple(i for i, (column, _) in enumerate(probe_rows) if is_baseline(column.split("/", 1)[1]))
-    probe_table = Table(["task / features"] + names, probe_rows, caption="probe accuracy (%) of probe.json; "
+    probe_table = Table(["task / features"] + names, probe_rows, caption=f"probe accuracy (%) of {FILES.probe.name}; "
                         "best of each row in bold", baseline_rows=baselines)
     return metric_table, probe_table
 
@@ -192,8 +192,8 @@ def recipe_differences(runs: list[RunData], keys: list[str], names: list[str]) -
 
 
 def details(run: RunData) -> list[tuple[str, list[tuple[str, str]]]]:
-    """``(file name, [(key path, value), ...])`` of each probe's details file (scalars only:
-    split sizes, classes, chance, train accuracies)."""
+    """``(file name, [(key path, value), ...])`` of each details file (the probes': split
+    sizes, classes, chance, train accuracies)."""
     out = []
     for probe, data in run.details.items():
         rows = []
@@ -204,5 +204,5 @@ def details(run: RunData) -> list[tuple[str, list[tuple[str, str]]]]:
                 value = f"{len(value)} item(s)" if len(value) > 4 else ", ".join(map(str, value))
             rows.append((" / ".join(path), str(value)))
         if rows:
-            out.append((f"probe_{probe}_details.json", rows))
+            out.append((probe, rows))
     return out
