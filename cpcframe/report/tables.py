@@ -93,17 +93,23 @@ def _leaves(data: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...]
 
 
 def abx_table(abx: Any) -> tuple[Table | None, list[str]]:
-    """Whatever ``abx.json`` holds: numeric leaves as a table (the last key level as columns,
-    the path above it as the row), other leaves (backend, level, frame step) as notes.
-    Error rates at most 1 are shown in %; the lowest of a row is marked."""
+    """What ``abx.json`` holds (``cpcframe abx``: ``{"errors": {condition: {features: error}},
+    "backend": {...}, ...}``): the numbers of ``errors`` (or, without that key, every numeric
+    leaf) as a table, the last key level as columns and the path above it as the row; the
+    other entries (backend, level, frame step) as notes. Error rates at most 1 are shown
+    in %; the lowest of a row is marked."""
     if not isinstance(abx, dict):
-        return None, [f"abx.json holds {type(abx).__name__}, not a table"] if abx is not None else []
+        return None, [f"holds {type(abx).__name__}, not a table"] if abx is not None else []
+    scored = abx["errors"] if isinstance(abx.get("errors"), dict) else abx
     numbers, notes = [], []
-    for path, value in _leaves(abx):
+    for path, value in _leaves(scored):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and len(path) >= 1:
             numbers.append((path, float(value)))
         elif path:
             notes.append(f"{' / '.join(path)}: {value}")
+    if scored is not abx:
+        notes += [f"{' / '.join(path)}: {value}" for path, value in _leaves({k: v for k, v in abx.items()
+                                                                           if k != "errors"}) if path]
     if not numbers:
         return None, notes
     scale = 100.0 if all(0 <= v <= 1 for _, v in numbers) else 1.0

@@ -110,9 +110,10 @@ def test_probe_abx_and_baselines_tables(runs, tmp_path):
     (run / "summary.json").write_text(json.dumps({**summary, "peak_memory_bytes": 3 * 2**30}))
     (run / "probe_speech_details.json").write_text(json.dumps(
         {"phone": {"majority_baseline": 0.125}, "speaker": {"chance": 0.04}}))
-    (run / "abx.json").write_text(json.dumps({
-        "within_speaker": {"cpc": 0.081, "random_init": 0.21},
-        "across_speaker": {"cpc": 0.105, "random_init": 0.25}, "backend": "libriabx2"}))
+    (run / "abx.json").write_text(json.dumps({  # as cpcframe abx writes it (issue 11)
+        "errors": {"within_speaker": {"cpc": 0.081, "random_init": 0.21},
+                   "across_speaker": {"cpc": 0.105, "random_init": 0.25}},
+        "backend": {"name": "libriabx2", "version": "0.9.8"}, "max_items": 1000}))
     _, page = read_page(build_report([run], tmp_path / "r.html", maps=False))
     table = page.table("task")
     # The trained feature sets first, then the baselines, then chance; accuracies in %.
@@ -122,7 +123,7 @@ def test_probe_abx_and_baselines_tables(runs, tmp_path):
     abx = page.table("condition")
     assert abx == [["condition", "cpc", "random_init"], ["within_speaker", "8.10", "21.00"],
                    ["across_speaker", "10.50", "25.00"]]
-    assert "backend: libriabx2" in page.text
+    assert "backend / name: libriabx2" in page.text and "max_items: 1000" in page.text
     assert "no probe.json" not in page.text and "Feature maps were not asked for" in page.text
     assert "peak memory (peak_memory_bytes) 3.0 GiB" in page.text
 
