@@ -16,8 +16,10 @@ EXIT_INTERRUPTED = 130
 
 def _subcommands():
     from cpcframe.cli import check, compare, embed, plugins, probe, run
+    from cpcframe.cli import export
+    from cpcframe.cli import push
 
-    return [run, check, probe, compare, embed, plugins]
+    return [run, check, probe, compare, embed, plugins, export, push]
 
 
 def build_parser() -> argparse.ArgumentParser:
