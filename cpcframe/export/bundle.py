@@ -66,10 +66,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, force: bool = False,
             a missing plugin, or ``out_dir`` not empty (without ``force``), a file, or the
             run itself (or a folder holding it).
     """
-    run = RunDir(run_dir).require_recipe()
-    if not run.weights.is_file():
-        raise UserError(f"{run.root} has no trained weights ({run.weights.name}): nothing to export "
-                        "(train it with cpcframe run first)")
+    run = require_trained_run(run_dir)
     out = Path(out_dir)
     _check_target(run, out, force)
     registry = registry or default_registry()
@@ -102,6 +99,15 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, force: bool = False,
 
 
 # ---- pieces ------------------------------------------------------------------------------
+def require_trained_run(run_dir: str | Path) -> RunDir:
+    """The run directory, or :class:`UserError` when it has no recipe or no weights."""
+    run = RunDir(run_dir).require_recipe()
+    if not run.weights.is_file():
+        raise UserError(f"{run.root} has no trained weights ({run.weights.name}): nothing to export "
+                        "(train it with cpcframe run first)")
+    return run
+
+
 def _check_target(run: RunDir, out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")

@@ -33,6 +33,7 @@ def import_hub(purpose: str) -> ModuleType:
     """``huggingface_hub``, or a :class:`UserError` saying how to install it."""
     try:
         import huggingface_hub
+        import huggingface_hub.constants  # noqa: F401 - a submodule the package does not import eagerly
     except ImportError:
         raise UserError(f"{purpose} needs huggingface_hub: {INSTALL_HUB}") from None
     return huggingface_hub

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from cpcframe.errors import UserError
-from cpcframe.export.bundle import ExportResult, export_run
+from cpcframe.export.bundle import ExportResult, export_run, require_trained_run
 from cpcframe.export.hub import hub_errors, import_hub, looks_like_hub_id, offline
 
 
@@ -53,6 +53,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, private: bool | None = None, 
     """
     if not looks_like_hub_id(repo_id):
         raise UserError(f"{repo_id!r} is not a Hub repository id (expected org/name)")
+    require_trained_run(run_dir)
     hub = import_hub(f"pushing to {repo_id!r}")
     if api is None and offline(hub):
         raise UserError(f"cannot push to {repo_id!r}: HF_HUB_OFFLINE is set")
