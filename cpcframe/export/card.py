@@ -186,7 +186,7 @@ def training_table(facts: CardFacts) -> str:
     rows = []
     for path, label in (("data.dataset", "dataset"), ("data.views", "views")):
         if path in by_path:
-            rows.append([label, f"{code(by_path[path].name)} ({_origin(by_path[path])}): "
+            rows.append([label, f"{code(by_path[path].name)}, plugin {_origin(by_path[path])}: "
                                 f"{settings(_section(recipe, path))}"])
     steps = train.get("steps")
     done = summary.get("step")
@@ -326,10 +326,14 @@ def files_list(facts: CardFacts) -> str:
              folder.curves.name: "the training curves",
              folder.probe.name: "probe accuracies",
              folder.abx.name: "ABX error rates"}
+    prefix, suffix = folder.probe_details("PROBE").name.split("PROBE")
     rows = [] if folder.card.exists() else [[code(folder.card.name), known[folder.card.name]]]
     for path in sorted(folder.root.iterdir()):
         name = path.name + ("/" if path.is_dir() else "")
-        rows.append([code(name), known.get(path.name, "a plugin's file" if path.is_dir() else "")])
+        what = known.get(path.name, "a plugin's folder" if path.is_dir() else "")
+        if not what and path.name.startswith(prefix) and path.name.endswith(suffix):
+            what = "what a probe keeps beyond its accuracies"
+        rows.append([code(name), what])
     return markdown_table(["file", "what"], rows)
 
 

@@ -118,6 +118,8 @@ def test_the_quickstart_card_renders_its_probe_table(quickstart):
     _, keys = table_with(tables, "key")
     assert set(keys) == {"`hidden_states`", "`latent`", "`context`", "`last_hidden_state`"}
     assert "-u org/cpc-speech --upstream_model_name model.safetensors" in card
+    _, files = table_with(tables, "file")
+    assert files["`probe_speech_details.json`"][1] == "what a probe keeps beyond its accuracies"
     assert "(2, 1, 640) -> (2, 4, 128)" in card
     requirements = ExportDir(out).requirements.read_text().splitlines()
     assert f"cpcframe[audio]>={cpcframe.__version__}" in requirements
