@@ -10,6 +10,7 @@ the library's own cache layout (``models--ORG--NAME/snapshots/<sha>/`` and
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from pathlib import Path
@@ -22,8 +23,9 @@ def cache_folder(cache: Path, repo_id: str) -> Path:
 
 
 def publish_to_cache(folder: Path, repo_id: str, cache: Path, branch: str = "main") -> str:
-    """Copy ``folder`` as a commit of ``repo_id`` on ``branch`` into the Hub cache ``cache``;
-    returns the commit hash."""
+    """Copy ``folder`` as a commit of ``repo_id`` on ``branch`` into the Hub cache ``cache``,
+    as a download leaves it: contents in ``blobs/``, the snapshot's files relative symbolic
+    links to them. Returns the commit hash."""
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
     digest = hashlib.sha1()
     for path in files:
@@ -32,8 +34,15 @@ def publish_to_cache(folder: Path, repo_id: str, cache: Path, branch: str = "mai
     sha = digest.hexdigest()
     repo = cache_folder(cache, repo_id)
     snapshot = repo / "snapshots" / sha
-    if not snapshot.exists():
-        shutil.copytree(folder, snapshot)
+    for path in files:
+        content = path.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(content).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(content)
+        link = snapshot / path.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink():
+            link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / branch).write_text(sha)
     return sha

@@ -34,6 +34,7 @@ The contract, as s3prl states it (``s3prl/upstream/interfaces.py``, the example 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -48,13 +49,14 @@ MANIFEST = "cpcframe.json"
 
 def model_folder(ckpt: str | None = None) -> Path:
     """The exported model's folder: the one ``ckpt`` names or sits in (s3prl passes
-    ``<folder>/<model file name>``), else this file's."""
+    ``<folder>/<model file name>``), else this file's. Links are not followed: in the
+    Hugging Face cache a snapshot's files are links into a folder of blobs."""
     if ckpt:
         path = Path(ckpt)
         for candidate in (path, path.parent):
             if (candidate / MANIFEST).is_file():
                 return candidate
-    return Path(__file__).resolve().parent
+    return Path(os.path.abspath(__file__)).parent
 
 
 class UpstreamExpert(nn.Module):

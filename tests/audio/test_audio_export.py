@@ -36,7 +36,7 @@ from cpcframe.export.layout import ExportDir
 from cpcframe.runs import RunDir, save_weights
 
 from audiodata import LIBRISPEECH_RECIPE, QUICKSTART, run_args
-from exporting import front_matter, markdown_tables, table_with
+from exporting import front_matter, markdown_tables, publish_to_cache, table_with
 from testpaths import ROOT, cli_env
 
 #: The speech quickstart made tiny: 4 speakers x 6 utterances of 0.5-1 s, 4 steps, probes
@@ -173,6 +173,21 @@ def test_padding_would_change_features_so_items_are_encoded_by_length(quickstart
     padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)[:, None]
     short = reference.encode(padded, level="context")[1, :8000 // HOP]
     assert not torch.allclose(short, reference.encode(wavs[1][None, None], level="context")[0], atol=1e-3)
+
+
+def test_upstream_loads_from_a_hub_cache_snapshot(quickstart, tmp_path):
+    """In the Hugging Face cache, expert.py is a link into blobs/: the expert must load the
+    snapshot folder it was imported from, with or without s3prl's ckpt argument."""
+    run, out = quickstart
+    sha = publish_to_cache(out, "org/cpc-speech", tmp_path)
+    snapshot = tmp_path / "models--org--cpc-speech" / "snapshots" / sha
+    assert (snapshot / "expert.py").is_symlink()
+    module = load_expert(snapshot)
+    for upstream in (module.UpstreamExpert(), module.UpstreamExpert(ckpt=str(snapshot / "model.safetensors"))):
+        wav = waves((4800,))
+        with torch.no_grad():
+            got = upstream(wav)["context"][0]
+        torch.testing.assert_close(got, cpcframe.load(run).encode(wav[0][None, None])[0], rtol=1e-5, atol=1e-5)
 
 
 def test_upstream_is_differentiable_and_follows_the_device(quickstart):
