@@ -141,6 +141,27 @@ def test_not_a_cpcframe_model_and_not_cached_are_clear(offline_hub, tmp_path):
         cpcframe.load("org/bert", revision="v9")
 
 
+def test_cli_embed_takes_a_hub_id_and_refuses_what_is_not_a_cpcframe_model(run_dir, offline_hub, tmp_path,
+                                                                           capsys):
+    push_run(run_dir, "org/toy-model", api=LocalHub())
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).standard_normal(256).astype(np.float32))
+    out = tmp_path / "f.safetensors"
+    assert main(["embed", "org/toy-model", str(tmp_path / "a.npy"), "--out", str(out), "--revision", "main"]) == 0
+    from cpcframe.runs import load_features
+
+    expected = cpcframe.load(run_dir).embed(tmp_path / "a.npy")["a"]
+    np.testing.assert_array_equal(load_features(out)["a"], expected)
+    capsys.readouterr()
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    publish_to_cache(other, "org/bert", offline_hub)
+    for repo, expected_message in (("org/bert", "is not a cpcframe model"), ("org/none", "not in the Hugging Face cache")):
+        assert main(["embed", repo, str(tmp_path / "a.npy"), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected_message in err and "\n" not in err, err
+
+
 def test_local_paths_win_and_revisions_are_for_the_hub(run_dir, tmp_path, monkeypatch):
     assert locate_model(run_dir) == run_dir
     monkeypatch.chdir(run_dir.parent)
