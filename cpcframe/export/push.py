@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from cpcframe._version import __version__
 from cpcframe.errors import UserError
 from cpcframe.export.bundle import ExportResult, export_run, require_trained_run
 from cpcframe.export.hub import hub_errors, import_hub, looks_like_hub_id, offline
@@ -60,7 +61,7 @@ def push_run(run_dir: str | Path, repo_id: str, *, private: bool | None = None, 
     errors = hub_errors(hub)
     with tempfile.TemporaryDirectory(prefix="cpcframe-push-") as tmp:
         exported = export_run(run_dir, Path(tmp) / repo_id.split("/")[1], repo_id=repo_id, license=license)
-        api = api if api is not None else hub.HfApi(library_name="cpcframe")
+        api = api if api is not None else hub.HfApi(library_name="cpcframe", library_version=__version__)
         message = commit_message or f"Upload cpcframe model {exported.manifest.run}"
         try:
             api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

@@ -109,7 +109,8 @@ def test_cli_push_uses_huggingface_hub_and_load_honours_offline_mode_in_a_new_pr
     assert main(["push", str(run_dir), "org/toy-model", "--license", "mit"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("pushed toy_model (") and "https://huggingface.co/org/toy-model/commit/" in out
-    assert LocalHub.instances[-1].calls[0] == ("__init__", {"library_name": "cpcframe"})
+    assert LocalHub.instances[-1].calls[0] == ("__init__", {"library_name": "cpcframe",
+                                                            "library_version": cpcframe.__version__})
     # A fresh interpreter: HF_HUB_OFFLINE=1 and HF_HUB_CACHE from the environment only.
     code = ("import sys, torch, cpcframe; m = cpcframe.load('org/toy-model'); "
             "torch.save(m.encode(torch.ones(1, 1, 256)), sys.argv[1]); print(m.run_dir)")
@@ -204,3 +205,11 @@ def test_push_refusals_are_one_line_exit_2(run_dir, capsys, monkeypatch):
     monkeypatch.setattr(hub, "HfApi", NoLogin)
     assert "not logged in to the Hugging Face Hub (hf auth login, or set HF_TOKEN)" in \
         error("push", str(run_dir), "org/toy-model")
+
+
+def test_the_real_client_in_offline_mode_is_refused_before_any_request(run_dir):
+    """huggingface_hub's own HfApi, offline: every request it would make raises, and push
+    says so in one line (nothing is sent)."""
+    with pytest.raises(UserError, match="^cannot push to 'org/toy-model': ") as info:
+        push_run(run_dir, "org/toy-model", api=hub.HfApi())
+    assert "\n" not in str(info.value)
