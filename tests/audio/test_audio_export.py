@@ -10,9 +10,9 @@ the ``Featurizer`` cuts item i to ``round(len_i / rate)`` frames of a padded bat
 length is within ``TOLERABLE_SEQLEN_DIFF`` (5) of ``round(max_len / rate)``.
 
 Where s3prl is importable (``pip install --no-deps --target DIR s3prl`` and
-``CPCFRAME_TEST_S3PRL=DIR``: its ``upstream/interfaces.py`` needs only torch), the
-exported folder is also loaded the way s3prl's runner loads a Hub upstream and run
-through s3prl's own ``Featurizer``.
+``CPCFRAME_TEST_S3PRL=DIR``), the exported folder is also loaded by s3prl's own runner
+code for Hub upstreams (``Runner._get_upstream``, ``Runner._get_featurizer``), with only
+what the runner imports for training stubbed, and its features checked.
 """
 
 from __future__ import annotations
@@ -210,18 +210,45 @@ folder = sys.argv[1]
 sys.path.append(folder)                   # s3prl's Runner._get_upstream, after snapshot_download
 from expert import UpstreamExpert
 upstream = UpstreamExpert(ckpt=os.path.join(folder, "model.safetensors"), model_config=None, refresh=False)
+print(json.dumps({"hidden_state_names": list(upstream.hidden_state_names)}))
+"""
+
+#: s3prl's own Hub loading: ``Runner._get_upstream`` (``from_hf_hub``: snapshot_download,
+#: ``sys.path``, ``from expert import UpstreamExpert``, ``UpstreamExpert(ckpt=..., ...)``) and
+#: ``Runner._get_featurizer`` (its weighted-sum ``Featurizer``). What the runner module
+#: imports for training only (tensorboardX, the upstream zoo ``s3prl.hub``, and the
+#: ``HfFolder``/``Repository`` that huggingface_hub 1.0 removed) is stubbed, and
+#: ``snapshot_download`` returns the exported folder instead of downloading it.
+S3PRL_RUNNER = """
+import argparse, json, os, sys, types
+import torch
+folder, out = sys.argv[1], sys.argv[2]
+sys.modules.setdefault("tensorboardX", types.SimpleNamespace(SummaryWriter=object))
+sys.modules["s3prl.hub"] = types.ModuleType("s3prl.hub")
+import huggingface_hub
+for name in ("HfFolder", "Repository"):
+    if not hasattr(huggingface_hub, name):
+        setattr(huggingface_hub, name, object)
+huggingface_hub.snapshot_download = lambda repo_id, revision=None, **kwargs: folder
+from s3prl.downstream.runner import Runner
 g = torch.Generator().manual_seed(0)
 wavs = [0.1 * torch.randn(n, generator=g) for n in (16000, 12345, 8000)]
-report = {"hidden_state_names": list(upstream.hidden_state_names)}
-if len(sys.argv) > 2:
-    from s3prl.upstream.interfaces import Featurizer  # s3prl's own weighted-sum featurizer
-    for selection in ("hidden_states", "latent", "context"):
-        featurizer = Featurizer(upstream, feature_selection=selection, upstream_device="cpu")
-        with torch.no_grad():
-            features = featurizer(wavs, upstream(wavs))
-        report[selection] = {"output_dim": featurizer.output_dim, "downsample_rate": featurizer.downsample_rate,
-                             "layers": getattr(featurizer, "layer_num", 1), "lengths": [f.shape[0] for f in features]}
-        torch.save(features, os.path.join(sys.argv[2], selection + ".pt"))
+report = {}
+for selection in ("hidden_states", "latent", "context"):
+    runner = Runner.__new__(Runner)
+    runner.init_ckpt = {}
+    runner.args = argparse.Namespace(
+        from_hf_hub=True, upstream="org/cpc-speech", upstream_revision=None, upstream_model_name="model.safetensors",
+        upstream_refresh=False, upstream_model_config=None, device="cpu", upstream_trainable=False,
+        upstream_feature_selection=selection, upstream_layer_selection=None, upstream_feature_normalize=False)
+    runner.upstream = runner._get_upstream()
+    runner.featurizer = runner._get_featurizer()
+    featurizer = runner.featurizer.model
+    with torch.no_grad():
+        features = featurizer(wavs, runner.upstream.model(wavs))
+    report[selection] = {"output_dim": featurizer.output_dim, "downsample_rate": featurizer.downsample_rate,
+                         "layers": getattr(featurizer, "layer_num", 1), "lengths": [f.shape[0] for f in features]}
+    torch.save(features, os.path.join(out, selection + ".pt"))
 print(json.dumps(report))
 """
 
@@ -230,7 +257,8 @@ def _runner(folder, s3prl_path=None, out=None):
     env = cli_env()
     if s3prl_path:
         env["PYTHONPATH"] = os.pathsep.join([s3prl_path, env.get("PYTHONPATH", "")])
-    args = [sys.executable, "-c", RUNNER, str(folder)] + ([str(out)] if out else [])
+    script = RUNNER if out is None else S3PRL_RUNNER
+    args = [sys.executable, "-c", script, str(folder)] + ([str(out)] if out else [])
     proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=folder.parent, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -249,7 +277,7 @@ def _s3prl_path() -> str | None:
 
 
 @pytest.mark.parametrize("which", ["quickstart", "paper_model"])
-def test_s3prl_featurizer_takes_the_upstream(which, request, tmp_path):
+def test_s3prl_runner_loads_the_upstream_and_its_featurizer_takes_it(which, request, tmp_path):
     path = _s3prl_path()
     if path is None:
         pytest.skip("s3prl is not importable (pip install --no-deps --target DIR s3prl; CPCFRAME_TEST_S3PRL=DIR)")
