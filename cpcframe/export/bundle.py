@@ -24,6 +24,7 @@ from cpcframe.errors import UserError
 from cpcframe.export.card import CardFacts, model_card
 from cpcframe.export.layout import BUNDLE_FILES, ExportDir
 from cpcframe.export.manifest import Manifest, component_sources
+from cpcframe.export.plugin_check import check_plugins, check_recipe_plugins
 from cpcframe.export.s3prl import s3prl_settings, write_s3prl_files
 from cpcframe.plugins import default_registry
 from cpcframe.registry import Registry
@@ -70,8 +71,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, force: bool = False,
     out = Path(out_dir)
     _check_target(run, out, force)
     registry = registry or default_registry()
-    loaded = load_run(run.root, registry=registry)
     data = read_recipe_data(run.recipe)
+    check_plugins(run.root, registry)  # an earlier export: its manifest says what to install
+    check_recipe_plugins(data, registry, run.recipe)
+    loaded = load_run(run.root, registry=registry)
     sources = component_sources(data, registry)
     views = next((s for s in sources if s.path == "data.views"), None)
     s3prl, note = s3prl_settings(loaded)

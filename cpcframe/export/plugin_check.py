@@ -10,11 +10,13 @@ components, the distribution's name for a third-party plugin's.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cpcframe.errors import UserError
 from cpcframe.export.layout import ExportDir
-from cpcframe.export.manifest import ComponentSource, Manifest, read_manifest
+from cpcframe.export.manifest import ComponentSource, Manifest, named_components, read_manifest
 from cpcframe.plugins import DISABLE_AUTOLOAD_ENV, EXTRA_PLUGINS_ENV
 from cpcframe.registry import Registry
 
@@ -55,3 +57,14 @@ def check_plugins(folder: str | Path, registry: Registry) -> None:
     missing = missing_components(manifest, registry)
     if missing:
         raise UserError(missing_plugins_message(missing))
+
+
+def check_recipe_plugins(data: Mapping[str, Any], registry: Registry, source: str | Path) -> None:
+    """Raise one line of :class:`UserError` when the recipe ``data`` (from ``source``) names
+    components no installed plugin registers (a run directory records no plugins, so this
+    can only name them)."""
+    missing = [f"{kind.replace('_', ' ')} {name!r} ({path}.name)" for path, kind, name in named_components(data)
+               if name not in registry.names(kind)]
+    if missing:
+        raise UserError(f"{source} names what no installed plugin provides: {', '.join(missing)}; install "
+                        "the plugins that register them (cpcframe plugins lists what is installed)")

@@ -242,12 +242,20 @@ def test_install_advice_names_the_extra_or_the_distribution():
         Manifest.from_json('{"format": "something else"}', source="x")
 
 
-def test_cli_with_a_missing_plugin_exits_2_with_one_line(exported, tmp_path):
+def test_cli_with_a_missing_plugin_exits_2_with_one_line(run_dir, exported, tmp_path):
     env = cli_env()
     env.pop("CPCFRAME_PLUGINS")
     np.save(tmp_path / "a.npy", np.zeros(256, dtype=np.float32))
-    proc = subprocess.run([sys.executable, "-m", "cpcframe", "embed", str(exported.folder), str(tmp_path / "a.npy"),
-                           "--out", str(tmp_path / "f.npz")], env=env, capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 2, proc.stderr[-2000:]
+    code = ("import sys; from cpcframe.cli import main; "
+            "sys.exit(main(sys.argv[1:4]) * 10 + main(sys.argv[4:]))")  # two commands, one interpreter
+    proc = subprocess.run([sys.executable, "-c", code, "export", str(run_dir), str(tmp_path / "out"),
+                           "embed", str(exported.folder), str(tmp_path / "a.npy"), "--out", str(tmp_path / "f.npz")],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 22, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "toy_plugin" in lines[0] and "CPCFRAME_PLUGINS" in lines[0], proc.stderr
+    assert len(lines) == 2, proc.stderr
+    # A run directory records no plugins: the components are named.
+    assert "names what no installed plugin provides: dataset 'toy_sequences' (data.dataset.name)" in lines[0]
+    assert "encoder 'toy_conv' (model.encoder.name)" in lines[0] and not (tmp_path / "out").exists()
+    # An export does: the plugin, and how to install it.
+    assert "toy_plugin" in lines[1] and "CPCFRAME_PLUGINS" in lines[1], proc.stderr
