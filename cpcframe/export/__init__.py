@@ -39,4 +39,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cpcframe.export' has no attribute {name!r}")
 
 
-__all__ = sorted(_LAZY)
+__all__ = ["ExportDir", "ExportResult", "Manifest", "PushResult", "export_run", "locate_model", "push_run",
+           "read_manifest"]

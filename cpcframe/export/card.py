@@ -294,9 +294,9 @@ def s3prl_usage(facts: CardFacts) -> str:
     rate = settings_.get("downsample_rate")
     described = ", ".join(f"{code(n)} ({widths.get(n, '?')}-d)" for n in names)
     return "\n".join([
-        f"This repository is an [s3prl](https://github.com/s3prl/s3prl) upstream: `expert.py` (class "
-        f"`UpstreamExpert`) loads the model with cpcframe (`pip install -r requirements.txt`). For SUPERB "
-        "tasks, from s3prl's `s3prl/` folder:", "",
+        f"This repository is an [s3prl](https://github.com/s3prl/s3prl) upstream: `{facts.folder.expert.name}` "
+        f"(class `UpstreamExpert`) loads the model with cpcframe (`pip install -r {facts.folder.requirements.name}`). "
+        "For SUPERB tasks, from s3prl's `s3prl/` folder:", "",
         "```sh",
         f"python run_downstream.py -m train -n cpcframe_pr --hub huggingface -u {repo} "
         f"--upstream_model_name {facts.folder.weights.name} -d ctc -c downstream/ctc/libriphone.yaml",

@@ -37,7 +37,7 @@ from cpcframe.runs import RunDir, save_weights
 
 from audiodata import LIBRISPEECH_RECIPE, QUICKSTART, run_args
 from exporting import front_matter, markdown_tables, publish_to_cache, table_with
-from testpaths import ROOT, cli_env
+from testpaths import cli_env
 
 #: The speech quickstart made tiny: 4 speakers x 6 utterances of 0.5-1 s, 4 steps, probes
 #: on 500 frames (seconds on 2 cores); its probe table is what the card must show.

@@ -8,7 +8,6 @@ of plugins, the model card, atomic writing, the refusals, and the missing-plugin
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -86,7 +85,7 @@ def test_the_folder_holds_the_model_its_card_and_the_runs_results_not_its_traini
     # The recipe: the run's, with a header about the export instead of the run's folder.
     text = folder.recipe.read_text()
     assert str(run_dir) not in text and text.startswith("# Resolved recipe of the cpcframe model 'toy_model'")
-    body = lambda t: [l for l in t.splitlines() if l and not l.startswith("#")]  # noqa: E731
+    body = lambda t: [line for line in t.splitlines() if line and not line.startswith("#")]  # noqa: E731
     assert body(text) == body(RunDir(run_dir).recipe.read_text())
     assert not [p for p in folder.root.parent.iterdir() if p.name.startswith(".")]  # no temporary left
 

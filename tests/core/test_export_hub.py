@@ -31,7 +31,7 @@ from testpaths import ROOT, TESTS, cli_env
 
 hub = pytest.importorskip("huggingface_hub")
 import huggingface_hub.constants  # noqa: E402 - not imported by the package itself
-import huggingface_hub.errors  # noqa: E402
+import huggingface_hub.errors  # noqa: E402,F401 - hub.errors below
 TOY = TESTS / "core" / "toy_recipe.toml"
 
 
@@ -157,7 +157,8 @@ def test_cli_embed_takes_a_hub_id_and_refuses_what_is_not_a_cpcframe_model(run_d
     other.mkdir()
     (other / "config.json").write_text("{}")
     publish_to_cache(other, "org/bert", offline_hub)
-    for repo, expected_message in (("org/bert", "is not a cpcframe model"), ("org/none", "not in the Hugging Face cache")):
+    refusals = (("org/bert", "is not a cpcframe model"), ("org/none", "not in the Hugging Face cache"))
+    for repo, expected_message in refusals:
         assert main(["embed", repo, str(tmp_path / "a.npy"), "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert expected_message in err and "\n" not in err, err
