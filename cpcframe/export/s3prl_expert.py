@@ -70,7 +70,8 @@ class UpstreamExpert(nn.Module):
             defines the model.
 
     Attributes:
-        model: the :class:`cpcframe.ContrastiveModel` (``encoder``, ``context``, ``critic``).
+        encoder, context: the trained encoder and context model (the critic, needed only
+            for training, is left out: s3prl fine-tunes every parameter it is given).
         recipe: the recipe it was trained from.
         sample_rate: 16000, what s3prl feeds.
         downsample_rate: samples per frame.
@@ -84,7 +85,7 @@ class UpstreamExpert(nn.Module):
         if not settings:
             raise ValueError(f"{folder} holds no speech model for s3prl (no 's3prl' entry in {MANIFEST})")
         loaded = cpcframe.load(folder)
-        self.model = loaded.model
+        self.encoder, self.context = loaded.model.encoder, loaded.model.context
         self.recipe = loaded.recipe
         self.sample_rate = int(settings["sample_rate"])
         self.downsample_rate = int(settings["downsample_rate"])
@@ -104,7 +105,7 @@ class UpstreamExpert(nn.Module):
         for i, wav in enumerate(wavs):
             if wav.dim() != 1:
                 raise ValueError(f"wavs[{i}] has shape {tuple(wav.shape)}; s3prl passes 1-D waveforms")
-        device = next(self.model.parameters()).device
+        device = next(self.parameters()).device
         by_length: dict[int, list[int]] = {}
         for i, wav in enumerate(wavs):
             by_length.setdefault(wav.shape[0], []).append(i)
@@ -112,8 +113,8 @@ class UpstreamExpert(nn.Module):
         context: list[Tensor | None] = [None] * len(wavs)
         for items in by_length.values():
             view = torch.stack([wavs[i] for i in items]).to(device=device, dtype=torch.float32)[:, None, :]
-            z = self.model.encoder(view)  # (n, 1, S) -> (n, S // hop, C_z)
-            c = self.model.context(z)  # (n, T, C_c)
+            z = self.encoder(view)  # (n, 1, S) -> (n, S // hop, C_z)
+            c = self.context(z)  # (n, T, C_c)
             for row, i in enumerate(items):
                 latent[i], context[i] = z[row], c[row]
         levels = {"latent": pad_sequence(latent, batch_first=True),  # (B, T_max, C_z)
