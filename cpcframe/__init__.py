@@ -54,17 +54,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cpcframe' has no attribute {name!r}")
 
 
-def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel":
+def load(run_dir: Any, device: str = "cpu", overrides: Any = (), revision: Any = None) -> "LoadedModel":
     """Load a trained model from a run directory (weights + resolved recipe); see
     :func:`cpcframe.runs.load_run` and ``docs/using-trained-models.md``.
 
+    ``run_dir`` may also be an exported model folder (``cpcframe export``) or a Hugging
+    Face Hub id, ``"org/name"``, at ``revision`` (a branch, tag or commit; needs
+    ``cpcframe[hub]``; cached, and ``HF_HUB_OFFLINE=1`` reads only the cache); see
+    :func:`cpcframe.export.locate_model`.
     ``device``: ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when available), ...
     ``overrides`` are ``key.path=value`` changes to the saved recipe that keep the model's
     shape, e.g. ``["model.encoder.conv_backend=conv1d"]``.
     """
+    from cpcframe.export.hub import locate_model
     from cpcframe.runs.loading import load_run
 
-    return load_run(run_dir, device=device, overrides=overrides)
+    return load_run(locate_model(run_dir, revision), device=device, overrides=overrides)
 
 
 __all__ = [

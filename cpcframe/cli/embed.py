@@ -14,7 +14,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("embed", parents=parents, help="write a trained model's features of input files",
                        description="Write a trained model's features of input files (one array per input "
                                    "key, without batch axis) to a .npz or .safetensors file.")
-    p.add_argument("run_dir", help="a run directory written by cpcframe run (its recipe and weights)")
+    p.add_argument("run_dir", help="a run directory written by cpcframe run (its recipe and weights), an "
+                                   "exported folder, or a Hugging Face Hub id ORG/NAME")
+    p.add_argument("--revision", help="with a Hub id: the branch, tag or commit")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, read by the recipe's view sampler")
     p.add_argument("--out", required=True, help="output file: features.npz or features.safetensors")
     p.add_argument("--level", choices=("latent", "context"), default="context",
@@ -28,16 +30,19 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from cpcframe._version import __version__
+    from cpcframe.export.hub import locate_model
     from cpcframe.runs.embedding import embed_files
     from cpcframe.runs.features import check_features_path, save_features
     from cpcframe.runs.loading import load_run
     from cpcframe.runtime import resolve_device
 
     out = check_features_path(args.out)  # before the (slow) work, not after it
-    loaded = load_run(args.run_dir, device=resolve_device(args.device, setting="--device"))
+    folder = locate_model(args.run_dir, args.revision)  # a Hub id: its cached snapshot
+    loaded = load_run(folder, device=resolve_device(args.device, setting="--device"))
     result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size)
     save_features(out, result.features, metadata={
-        "run_dir": str(Path(args.run_dir).resolve()), "level": args.level,
+        "run_dir": str(Path(args.run_dir).resolve()) if folder == Path(args.run_dir) else args.run_dir,
+        "level": args.level,
         "cpcframe_version": __version__})
     files = len(set(result.sources.values()))
     print(f"embedded {files} file(s) -> {len(result.features)} array(s) ({args.level}) -> {out}")

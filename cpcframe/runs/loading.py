@@ -31,6 +31,7 @@ from cpcframe.config.loader import load_recipe
 from cpcframe.config.recipe import Recipe
 from cpcframe.encoder import Features
 from cpcframe.errors import UserError
+from cpcframe.export.plugin_check import check_plugins
 from cpcframe.model import ContrastiveModel
 from cpcframe.plugins import default_registry
 from cpcframe.registry import Registry
@@ -101,7 +102,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
     """Build the run's model from ``recipe.toml`` and load ``model.safetensors`` into it.
 
     Args:
-        run_dir: a directory written by ``cpcframe run`` (or a copy of just those two files).
+        run_dir: a directory written by ``cpcframe run`` (or a copy of just those two files),
+            or an exported model folder (``cpcframe export``; its plugins are checked first).
         device: where to put the model (``"auto"``: CUDA when available; see
             :func:`cpcframe.runtime.resolve_device`).
         registry: components to build with (default: the installed plugins).
@@ -110,6 +112,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
     rd = RunDir(run_dir).require_recipe()
     device = resolve_device(device) if isinstance(device, str) else device
     registry = registry or default_registry()
+    check_plugins(rd.root, registry)
     recipe = load_recipe(rd.recipe, registry, overrides)
     model = build_model(recipe, registry)
     state = load_weights(rd.weights)
