@@ -17,6 +17,7 @@ from cpcframe.data.cache_dir import cache_key, exclusive
 from cpcframe.data.request import DatasetRequest, default_cache_dir
 from cpcframe.data.sampling import StepBatchSampler
 from cpcframe.data.view_dataset import Collator, ViewDataset
+from cpcframe.data.workers import WorkerSignals
 from cpcframe.dataset import Dataset, DatasetAdapter
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel
@@ -138,6 +139,8 @@ def build_loader(recipe: Recipe, dataset: Dataset, view_sampler: ViewSampler, *,
         pin_memory=data.pin_memory and torch.cuda.is_available(),
         prefetch_factor=data.prefetch_factor if workers else None,
         persistent_workers=False,
+        # Workers leave a job's SIGTERM / Ctrl-C to the main process (it checkpoints first).
+        worker_init_fn=WorkerSignals() if workers else None,
         # Its own generator: creating the iterator must not draw from the global RNG,
         # or a resumed run would see different negatives than an uninterrupted one.
         generator=torch.Generator().manual_seed(recipe.seed),

@@ -40,6 +40,10 @@ class Dataset(TorchDataset, ABC):
             recording shorter than ``request.min_length``). A corrupt item is skipped
             and counted, never fatal; ``cpcframe run`` reports the counts, and an empty
             dataset is reported with them. Empty by default.
+        skipped_items: ``(key, reason)`` of each skipped item the dataset can name (a
+            file's path, an utterance id), in the order skipped; ``cpcframe run`` writes
+            them all to the run directory. Items counted in ``skipped`` but not named
+            here are listed there by count. Empty by default.
         test_split_available: whether ``split="test"`` gives held-out items of this
             corpus (its own test split, or a share it holds out by key hash); ``False``
             (the default) when the test split would repeat the training items, so probes
@@ -48,6 +52,7 @@ class Dataset(TorchDataset, ABC):
 
     groups: Sequence[int] | None = None
     skipped: Mapping[str, int] = MappingProxyType({})
+    skipped_items: Sequence[tuple[str, str]] = ()
     test_split_available: bool = False
 
     @abstractmethod
@@ -91,6 +96,10 @@ class DatasetAdapter(Dataset):
     @property  # type: ignore[override]
     def skipped(self) -> Mapping[str, int]:
         return getattr(self.dataset, "skipped", None) or {}
+
+    @property  # type: ignore[override]
+    def skipped_items(self) -> Sequence[tuple[str, str]]:
+        return getattr(self.dataset, "skipped_items", None) or ()
 
     @property  # type: ignore[override]
     def test_split_available(self) -> bool:

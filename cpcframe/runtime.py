@@ -21,14 +21,25 @@ def resolve_device(name: str, setting: str = "train.device") -> torch.device:
     """``auto`` -> CUDA when available, else the CPU; anything else as ``torch.device``.
 
     Raises:
-        UserError: a CUDA device is asked for and none is available (``setting`` names
-            where it was asked for in the message).
+        UserError: ``name`` is no device, or one this machine does not have (a CUDA
+            device without CUDA, ``cuda:3`` on two GPUs, ``mps`` off Apple silicon);
+            ``setting`` names where it was asked for in the message.
     """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"{setting} = {name!r} but no CUDA device is available")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise UserError(f"{setting} = {name!r} is not a device; use 'auto', 'cpu', 'cuda', "
+                        "'cuda:1', 'mps', ...") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"{setting} = {name!r} but no CUDA device is available")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"{setting} = {name!r} but this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 ...)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{setting} = {name!r} but no MPS device is available")
     return device
 
 

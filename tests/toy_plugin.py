@@ -6,6 +6,9 @@ It is deliberately a plain third-party-style module: the core treats it like any
 from __future__ import annotations
 
 import math
+import os
+import signal
+import time
 from pathlib import Path
 
 import attrs
@@ -26,16 +29,24 @@ class ToySequencesConfig:
     num_groups: int = attrs.field(default=4, validator=validators.positive)
     corrupt_items: int = 0
     has_test_split: bool = True  # False: asking for split "test" is a UserError
+    #: Items ``0 .. n-1`` fail when read (as a corrupt image does): counted, replaced by the next.
+    unreadable_on_read: int = 0
+    #: Send this signal (``SIGINT``, ``SIGTERM``) to the process while the corpus is built...
+    signal_in_build: str = ""
+    #: ... inside a bare ``except`` that swallows it, as some third-party imports do.
+    swallow_signal: bool = False
 
 
 class ToySequences(cpcframe.Dataset):
     def __init__(self, config: ToySequencesConfig, seed: int):
         self.test_split_available = config.has_test_split
         g = torch.Generator().manual_seed(seed + 17)
-        self.items, self.groups, self.skipped = [], [], {}
+        self.items, self.groups, self.skipped, self.skipped_items = [], [], {}, []
+        self.unreadable_on_read = config.unreadable_on_read
         for i in range(config.num_items):
             if i < config.corrupt_items:  # simulated unreadable files: skipped and counted
                 self.skipped["unreadable"] = self.skipped.get("unreadable", 0) + 1
+                self.skipped_items.append((f"toy-{i}", "unreadable"))
                 continue
             group = i % config.num_groups
             base = 0.02 + 0.015 * group
@@ -49,6 +60,12 @@ class ToySequences(cpcframe.Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int) -> Example:
+        while i < self.unreadable_on_read:  # a read failure: counted here, in whichever process reads
+            key = f"toy-{i}"
+            if key not in {k for k, _ in self.skipped_items}:
+                self.skipped["unreadable on read"] = self.skipped.get("unreadable on read", 0) + 1
+                self.skipped_items.append((key, "unreadable on read"))
+            i += 1
         return Example(self.items[i], group=self.groups[i], key=f"toy-{i}")
 
 
@@ -56,6 +73,16 @@ def build_toy_sequences(config: ToySequencesConfig, *, request: cpcframe.Dataset
     """Synthetic tone sequences (tests); the "test" split holds other sequences."""
     if request.split == "test" and not config.has_test_split:
         raise cpcframe.UserError("toy_sequences: this corpus has no test split")
+    if config.signal_in_build and request.split == "train":
+        if config.swallow_signal:
+            try:  # like `try: import gmpy2` + bare `except:` in a third-party import
+                os.kill(os.getpid(), getattr(signal, config.signal_in_build))
+                time.sleep(2)
+            except:  # noqa: E722
+                pass
+        else:
+            os.kill(os.getpid(), getattr(signal, config.signal_in_build))
+            time.sleep(2)
     return ToySequences(config, request.seed + (100 if request.split == "test" else 0))
 
 

@@ -66,23 +66,40 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0) and EXIT_USER_ERROR
     debug = getattr(args, "debug", False) or os.environ.get("CPCFRAME_DEBUG") == "1"
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        if debug:
-            raise
-        print(f"cpcframe: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("cpcframe: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        from cpcframe.training.trainer import TrainingInterrupted
+    from cpcframe.training.stop import StopRequest, StopSignal
 
-        if isinstance(exc, TrainingInterrupted):
-            print(f"cpcframe: {exc}", file=sys.stderr)
+    # Ctrl-C and SIGTERM are answered in every phase of the command (set-up, data
+    # preparation, training, the final probe), not only while training.
+    stop = StopRequest(interrupt=True)
+    stop.phase = f"cpcframe {args.command}"
+    with stop:
+        try:
+            return int(args.func(args) or 0)
+        except UserError as exc:
+            if debug:
+                raise
+            print(f"cpcframe: error: {exc}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt as exc:
+            print(f"cpcframe: {exc}" if isinstance(exc, StopSignal) else "cpcframe: interrupted",
+                  file=sys.stderr)
             return EXIT_INTERRUPTED
-        raise
+        except Exception as exc:
+            from cpcframe.runs.atomic import disk_full
+            from cpcframe.training.trainer import TrainingInterrupted
+
+            if isinstance(exc, TrainingInterrupted):
+                print(f"cpcframe: {exc}", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            if disk_full(exc) and not debug:  # a write outside the atomic ones (a plot, a log)
+                print(f"cpcframe: error: disk full ({_first_line(exc)})", file=sys.stderr)
+                return EXIT_USER_ERROR
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

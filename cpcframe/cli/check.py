@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("recipe", help="recipe TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, e.g. --set train.lr=1e-3 (repeatable)")
-    p.add_argument("--build", action="store_true", help="also build the model and count its parameters")
+    p.add_argument("--build", action="store_true", help="also build the model, run it once on the view sampler's example "
+                        "(views too small, steps without targets, too many negatives) and count its parameters")
     p.set_defaults(func=run)
 
 
@@ -24,9 +25,15 @@ def run(args: argparse.Namespace) -> int:
             f"critic {recipe.model.critic.name}, dataset {recipe.data.dataset.name}, "
             f"views {recipe.data.views.name})")
     if args.build:
-        from cpcframe.build import build_model
+        from cpcframe.build import build_model, build_view_sampler
+        from cpcframe.errors import RecipeError
+        from cpcframe.preflight import check_model_on_views
 
         model = build_model(recipe, registry)
+        try:  # one dry run on the sampler's own views: what can be known before training
+            check_model_on_views(recipe, model, build_view_sampler(recipe, registry))
+        except RecipeError as exc:
+            raise RecipeError(exc.problems, source=str(args.recipe)) from None
         line += f"; {sum(p.numel() for p in model.parameters()):,} parameters"
     print(line)
     return 0

@@ -30,6 +30,8 @@ def _resolve(args: argparse.Namespace):
     source = Path(args.recipe)
     if args.resume:
         run_dir = RunDir(args.out or source)
+        if run_dir.root.exists() and not run_dir.root.is_dir():
+            raise UserError(f"nothing to resume in {run_dir.root}: it is a file; pass the run directory")
         if not run_dir.recipe.is_file():
             raise UserError(f"nothing to resume in {run_dir.root}: no {run_dir.recipe.name} "
                             "(pass the run directory, or the recipe with --out DIR)")
@@ -39,6 +41,8 @@ def _resolve(args: argparse.Namespace):
         return load_recipe(run_dir.recipe, registry, args.overrides), run_dir, registry
     if source.is_dir():
         raise UserError(f"{source} is a directory; to continue a run use --resume")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UserError(f"--out {args.out} is a file, not a directory; choose another --out")
     recipe = load_recipe(source, registry, args.overrides)
     run_dir = RunDir(args.out) if args.out else _fresh_default(source.stem)
     if run_dir.checkpoint.exists():
@@ -86,6 +90,15 @@ def run(args: argparse.Namespace) -> int:
         print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))
     if recipe.probe is not None and not args.no_probe:
         from cpcframe.cli.probe import probe_run
+        from cpcframe.training.stop import StopSignal, active_stop_request
 
-        probe_run(run_dir.root, baselines=args.baselines or None)
+        stop = active_stop_request()
+        try:
+            if stop is not None:
+                stop.enter_phase("the final probe")
+            probe_run(run_dir.root, baselines=args.baselines or None)
+        except StopSignal as exc:
+            raise StopSignal(exc.reason, "the final probe",
+                             f"training finished and was saved in {run_dir.root}; probe it with: "
+                             f"cpcframe probe {run_dir.root}") from None
     return 0

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 import attrs
 
 from cpcframe.config.component import ComponentSpec, component_field
-from cpcframe.config.validators import non_negative, positive
+from cpcframe.config.validators import adam_betas, device_name, non_negative, positive
 from cpcframe.identity import DEFAULT_CONTEXT_MODEL
 from cpcframe.infonce import InfoNCEConfig
 
@@ -89,14 +89,14 @@ class TrainSection:
 
     steps: int = attrs.field(default=1000, validator=positive)
     lr: float = attrs.field(default=2e-4, validator=positive)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), validator=adam_betas)
     eps: float = attrs.field(default=1e-8, validator=positive)
     weight_decay: float = attrs.field(default=0.0, validator=non_negative)
     warmup_steps: int = attrs.field(default=0, validator=non_negative)
     schedule: Literal["constant", "cosine", "linear"] = "constant"
     grad_clip: float = attrs.field(default=0.0, validator=non_negative)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    device: str = "auto"
+    device: str = attrs.field(default="auto", validator=device_name)
     compile: bool = False
     channels_last: bool = False
     threads: int = attrs.field(default=0, validator=non_negative)

@@ -2,7 +2,7 @@
 
 Like cattrs' ``structure`` but never stops at the first error: each problem is recorded
 with its key path (``model.encoder.strides[2]``) and unknown keys get suggestions.
-Supported field types: ``int``, ``float`` (ints accepted), ``bool``, ``str``, ``Literal``,
+Supported field types: ``int``, ``float`` (ints accepted; ``inf`` and ``nan`` are not), ``bool``, ``str``, ``Literal``,
 ``Optional``/``X | None``, ``list[T]``, ``tuple[T, ...]``, ``tuple[A, B]``, ``dict[str, T]``,
 nested attrs classes, and ``Any``.
 
@@ -23,6 +23,7 @@ are accepted and ignored, with a ``DeprecationWarning``.
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 import warnings
@@ -147,6 +148,8 @@ class Structurer:
             return self.problem(path, f"expected an integer, got {_describe(value)}")
         if tp is float:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value):  # TOML has inf and nan; no setting means them
+                    return self.problem(path, f"must be a finite number, got {value!r}")
                 return float(value)
             return self.problem(path, f"expected a number, got {_describe(value)}")
         if tp is str:

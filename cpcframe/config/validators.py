@@ -34,3 +34,33 @@ def fraction(_instance: Any, attribute: Any, value: Any) -> None:
 def non_empty(_instance: Any, attribute: Any, value: Any) -> None:
     if len(value) == 0:
         raise ValueError("must not be empty")
+
+
+def adam_betas(_instance: Any, attribute: Any, value: Any) -> None:
+    """Adam's ``(beta1, beta2)``: each in ``[0, 1)`` (1 or more makes the moments diverge)."""
+    if not all(0.0 <= b < 1.0 for b in value):
+        raise ValueError(f"must be two numbers in [0, 1), got {list(value)}")
+
+
+#: Device types a run can ask for (``auto``: CUDA when available, else the CPU).
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def device_name(_instance: Any, attribute: Any, value: str) -> None:
+    """``auto`` or a device ``torch.device`` reads, of a type in :data:`DEVICE_TYPES`
+    (``cpu``, ``cuda``, ``cuda:1``, ...). Whether it exists is checked when it is used."""
+    if value == "auto":
+        return
+    import torch
+
+    from cpcframe.errors import did_you_mean
+
+    kind = value.split(":", 1)[0]
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        choices = ", ".join(repr(c) for c in ("auto",) + DEVICE_TYPES)
+        raise ValueError(f"must be {choices} or one such as 'cuda:1', got {value!r}"
+                         + did_you_mean(kind, ("auto",) + DEVICE_TYPES))

@@ -8,13 +8,19 @@ A run directory written by ``cpcframe run`` holds:
 ``checkpoint.pt``          the training state for ``--resume`` (tensors and plain values)
 ``metrics.jsonl``          one JSON record per logged step
 ``curves.png``             the training curves
-``summary.json``           final step, metrics, seconds, skipped items
+``summary.json``           final step, metrics, seconds, skipped items (counts by reason)
+``skipped.jsonl``          every item training left out: ``{"split", "reason", "key"}``
+                           (``"count"`` instead of a key for items a dataset cannot name)
 ``probe.json``             probe accuracies, ``{task: {features: accuracy}}``
 ``probe_<name>_details.json``  a probe's own details (:meth:`RunDir.probe_details`)
 ``<artifact>``             a plugin's own file or folder (:meth:`RunDir.artifact`), e.g.
                            the text plugin's ``tokenizer/``, the image probe's ``pictures/``
 ``.lock``                  held by the process writing into the directory
 =========================  ==========================================================
+
+``model.safetensors`` and ``checkpoint.pt`` both record the training step they hold
+(the weights' ``step`` metadata, the checkpoint's ``step``); a checkpoint writes both
+and a resume repairs weights that a kill left one checkpoint apart.
 
 Everything that reads or writes a run goes through :class:`RunDir`; no other module
 spells these names.
@@ -23,11 +29,13 @@ spells these names.
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from cpcframe.errors import UserError
-from cpcframe.runs.atomic import write_text_atomic
+from cpcframe.runs.atomic import is_temporary, write_text_atomic
 from cpcframe.runs.lock import DirectoryLock
 
 RECIPE = "recipe.toml"
@@ -37,9 +45,14 @@ METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 SUMMARY = "summary.json"
 PROBE = "probe.json"
+SKIPPED = "skipped.jsonl"
 LOCK = ".lock"
 #: The files of the run itself; an artifact may not take one of these names.
-RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, LOCK)
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, SKIPPED, LOCK)
+#: Files only the lock holder writes: their temporaries are orphans whatever their age.
+_LOCKED_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, SKIPPED)
+#: Other temporaries (a probe writing without the lock) count as orphans after this long.
+_ORPHAN_SECONDS = 600
 
 
 def _plain_name(kind: str, name: str) -> str:
@@ -53,8 +66,8 @@ class RunDir:
 
     Attributes:
         root: the directory.
-        recipe, weights, checkpoint, metrics, curves, summary, probe, lock_file: the
-            paths of its files (see the module docstring).
+        recipe, weights, checkpoint, metrics, curves, summary, probe, skipped, lock_file:
+            the paths of its files (see the module docstring).
     """
 
     def __init__(self, root: str | Path):
@@ -71,6 +84,7 @@ class RunDir:
     curves = property(lambda self: self.root / CURVES)
     summary = property(lambda self: self.root / SUMMARY)
     probe = property(lambda self: self.root / PROBE)
+    skipped = property(lambda self: self.root / SKIPPED)
     lock_file = property(lambda self: self.root / LOCK)
 
     def probe_details(self, probe: str) -> Path:
@@ -91,6 +105,29 @@ class RunDir:
     def holds_run(self) -> bool:
         """Whether a run was started here (a recipe or a checkpoint exists)."""
         return self.recipe.exists() or self.checkpoint.exists()
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove what killed atomic writes left in the directory (see
+        :mod:`cpcframe.runs.atomic`); call it holding the lock. Returns what was removed."""
+        if not self.root.is_dir():
+            return []
+        removed = []
+        now = time.time()
+        for path in sorted(self.root.iterdir()):
+            final = is_temporary(path.name)
+            if final is None:
+                continue
+            try:
+                if final not in _LOCKED_FILES and now - path.lstat().st_mtime < _ORPHAN_SECONDS:
+                    continue  # perhaps another command's write in progress
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+        return removed
 
     def require_recipe(self) -> "RunDir":
         """This run directory, or :class:`UserError` when it has no recipe."""
@@ -129,7 +166,12 @@ class RunDir:
     # ---- the lock ----------------------------------------------------------------------
     def lock(self) -> None:
         """Take the directory's lock or fail with a clear message (released at exit)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"{self.root} is a file, not a run directory; choose another --out")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create run directory {self.root}: {exc.strerror or exc}") from None
         self._lock.acquire()
 
     def unlock(self) -> None:

@@ -15,6 +15,7 @@ to ``weights_only``'s allow-list, so those runs still resume.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,14 @@ LEGACY_NUMPY_GLOBALS: list[Any] = [
 ]
 
 
+def state_writer(state: dict[str, Any]) -> Callable[[Path], None]:
+    """What writes ``state`` (tensors and plain values) to a path."""
+    return lambda tmp: torch.save(state, tmp)
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors and plain values) to ``path``, atomically."""
-    write_atomic(path, lambda tmp: torch.save(state, tmp))
+    write_atomic(path, state_writer(state))
 
 
 def _unsafe_globals(path: Path) -> list[str]:

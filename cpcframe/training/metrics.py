@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cpcframe.runs.atomic import disk_full, disk_full_error
+
 
 class MetricsLog:
     """Appends records; on resume drops records past the checkpoint's step."""
@@ -21,8 +23,13 @@ class MetricsLog:
         self.path.write_text("".join(line + "\n" for line in kept))
 
     def append(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            if disk_full(exc):
+                raise disk_full_error(self.path, exc) from None
+            raise
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():

@@ -17,9 +17,11 @@ import torch
 from cpcframe.build import build_model
 from cpcframe.config.recipe import Recipe
 from cpcframe.model import ContrastiveModel
+from cpcframe.preflight import check_model_on_views
 from cpcframe.registry import Registry
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.training.schedule import lr_factor
+from cpcframe.views import ViewSampler
 
 
 @attrs.define(eq=False)
@@ -57,14 +59,18 @@ class TrainState:
 
 
 def create_train_state(recipe: Recipe, registry: Registry, device: torch.device,
-                       dist: DistributedRuntime) -> TrainState:
+                       dist: DistributedRuntime, view_sampler: ViewSampler | None = None) -> TrainState:
     """A fresh state at step 0: initial weights from ``recipe.seed`` alone, so equal on
-    every rank (DDP broadcasts rank 0's anyway)."""
+    every rank (DDP broadcasts rank 0's anyway). With ``view_sampler``, the model is first
+    tried on its views (:func:`cpcframe.preflight.check_model_on_views`, before any
+    compilation; every random generator is left as it was)."""
     train = recipe.train
     torch.manual_seed(recipe.seed)
     model = build_model(recipe, registry).to(device)
     if train.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if view_sampler is not None:
+        check_model_on_views(recipe, model, view_sampler, world_size=dist.world_size)
     if train.compile:
         # The encoder and context model hold the compute; the critic builds Contrast
         # objects, which torch.compile cannot trace. Module.compile() compiles in

@@ -10,12 +10,28 @@ The public seams, in the order :meth:`Trainer.run` uses them: :meth:`~Trainer.se
 resuming), :meth:`~Trainer.train_step`, :meth:`~Trainer.validate`, :meth:`~Trainer.save`
 and :meth:`~Trainer.load`. Validation runs the model the way training does, through
 :meth:`~Trainer.prepare` and :meth:`~Trainer.autocast`.
+
+What an operator can rely on:
+
+* a stop (Ctrl-C, or SIGTERM to the whole job, loader workers included) in any phase ends
+  the run cleanly: in the loop after the step, with a checkpoint (``TrainingInterrupted``),
+  elsewhere at once (:class:`~cpcframe.training.stop.StopSignal`); see
+  :mod:`cpcframe.training.stop`;
+* a checkpoint holds finite weights: one that would not is refused and the previous one
+  kept (``TrainingDiverged``); its weights file and state file are written together and
+  record their step;
+* a resume records exactly what it runs (:mod:`cpcframe.training.resume`), and nothing is
+  written before its settings are accepted;
+* temporaries that killed writes left are removed when a run starts; skipped items are
+  counted in whichever process read them (:mod:`cpcframe.training.skips`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import sys
 import time
 
 import attrs
@@ -24,28 +40,33 @@ import torch
 from cpcframe._version import __version__
 from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader, build_view_sampler
-from cpcframe.config.loader import dump_recipe
+from cpcframe.config.loader import dump_recipe, load_recipe
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
 from cpcframe.negatives import resolve_policy
 from cpcframe.registry import Registry
-from cpcframe.runs.atomic import write_text_atomic
+from cpcframe.data.workers import release_workers
+from cpcframe.preflight import check_batch_fits
+from cpcframe.runs.atomic import DiskFull, write_atomic_group, write_text_atomic
 from cpcframe.runs.layout import RunDir
-from cpcframe.runs.state import load_state, save_state
-from cpcframe.runs.weights import save_weights
+from cpcframe.runs.state import load_state, state_writer
+from cpcframe.runs.weights import save_weights, weights_step, weights_writer
 from cpcframe.runtime import resolve_device, restore_rank_rng, rng_state, seed_everything
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
 from cpcframe.training.progress import Progress
+from cpcframe.training.resume import (Change, apply_optimizer_settings, check_changes, describe,
+                                      misfit_error, recipe_changes)
+from cpcframe.training.skips import SkipLog
 from cpcframe.training.state import TrainState, create_train_state
-from cpcframe.training.stop import StopRequest
+from cpcframe.training.stop import StopRequest, StopSignal, active_stop_request
 from cpcframe.training.validation import Validator
 
 
 class TrainingDiverged(UserError):
-    """The loss became NaN or infinite."""
+    """The loss, or the weights, became NaN or infinite."""
 
 
 class TrainingInterrupted(Exception):
@@ -65,7 +86,8 @@ def to_channels_last(batch: Batch) -> Batch:
 @attrs.frozen
 class TrainSummary:
     """What ``summary.json`` holds: the last step, the final metrics (the last record's
-    training means and the last validation), wall seconds, skipped items by reason."""
+    training means and the last validation), wall seconds, skipped items by reason (those
+    skipped in loader workers included)."""
 
     step: int
     metrics: dict[str, float]
@@ -89,8 +111,10 @@ class Trainer:
         self.resume = resume
         self.progress = progress
         self.dist = dist or DistributedRuntime.from_environment(recipe.train.device)
-        self.stop = StopRequest()  # set by Ctrl-C / SIGTERM while training
+        # Ctrl-C / SIGTERM: the command's request (cpcframe run installs one), else our own.
+        self.stop = active_stop_request() or StopRequest(interrupt=True)
         self.state: TrainState | None = None
+        self.changes: list[Change] = []  # what a resume changes, by key path
 
     @property
     def model(self) -> ContrastiveModel:
@@ -105,6 +129,9 @@ class Trainer:
         """Device, view sampler, training data, :attr:`state`, validation; then the
         checkpoint's state when resuming (else a fresh ``metrics.jsonl``)."""
         r = self.recipe
+        self.stop.enter_phase("set-up")
+        if self.resume:
+            self.changes = self._resume_changes()
         self.device = self.dist.device if self.dist.enabled else resolve_device(r.train.device)
         if r.train.precision == "fp16" and self.device.type != "cuda":
             raise UserError("train.precision = 'fp16' needs a CUDA device; use 'bf16' on CPU")
@@ -112,17 +139,24 @@ class Trainer:
             torch.set_num_threads(r.train.threads)
         seed_everything(r.seed + self.dist.rank)
         self.view_sampler = build_view_sampler(r, self.registry)
+        self.stop.enter_phase("data preparation")
         self.dataset = build_dataset(r, self.registry, split="train", run_dir=self.run_dir.root,
                                      view_sampler=self.view_sampler)
-        self.state = create_train_state(r, self.registry, self.device, self.dist)
+        self.stop.enter_phase("set-up")
+        check_batch_fits(r, len(self.dataset), world_size=self.dist.world_size)
+        self.skips = SkipLog(self.dataset, "train")
+        self.state = create_train_state(r, self.registry, self.device, self.dist,
+                                        view_sampler=self.view_sampler)
         self.negative_policy = resolve_policy(r.loss.negatives, self.registry)
         # e.g. a text corpus checks that its vocabulary fits the encoder's embedding table.
         self.dataset.check_model(self.model)
         self.metrics_log = MetricsLog(self.run_dir.metrics)
         self.validator = None
         if r.train.validate_every:
+            self.stop.enter_phase("data preparation")
             self.validator = Validator(r, self.registry, self.view_sampler, dist=self.dist,
                                        device=self.device, run_dir=self.run_dir.root)
+            self.stop.enter_phase("set-up")
         seed_everything(r.seed + 1000003 * self.dist.rank + 1)
         if self.resume:
             self.load()
@@ -131,26 +165,80 @@ class Trainer:
         self._last_saved, self._saved_at = self.step, time.monotonic()  # as if just saved
 
     # ---- checkpoints ---------------------------------------------------------------
+    def _resume_changes(self) -> list[Change]:
+        """What this recipe changes against the run's own, refused early when a
+        checkpoint cannot continue with it (nothing is written before)."""
+        try:
+            saved = load_recipe(self.run_dir.recipe, self.registry)
+        except UserError:  # no recipe (a run started from Python), or one that no longer loads
+            return []
+        changes = recipe_changes(saved, self.recipe)
+        check_changes(changes)
+        return changes
+
     def load(self) -> None:
         """Continue from ``checkpoint.pt``: model, optimizer, schedule, scaler, step and
-        this rank's RNG state (a rank the checkpoint has no state for gets its own seed)."""
+        this rank's RNG state (a rank the checkpoint has no state for gets its own seed).
+        The recipe's optimizer settings replace the checkpoint's (a changed ``train.lr``
+        applies from this step on); a model that does not fit is refused, located."""
         state = load_state(self.run_dir.checkpoint)
-        self.state.load_state_dict(state)
+        try:
+            self.state.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise misfit_error(self.changes, self.run_dir.checkpoint, exc) from None
+        apply_optimizer_settings(self.state, self.recipe.train)
         restore_rank_rng(state["rng"], rank=self.dist.rank, seed=self.recipe.seed, step=self.step)
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
+            if self.changes:
+                print(f"cpcframe: resuming {self.run_dir.root} at step {self.step} with "
+                      f"{describe(self.changes)}", file=sys.stderr)
+            if weights_step(self.run_dir.weights) != self.step:
+                # A kill between the two renames of a checkpoint: the files agree again.
+                save_weights(self.run_dir.weights, self.model, metadata=self._weights_metadata())
+
+    def _weights_metadata(self) -> dict[str, str]:
+        return {"step": str(self.step), "cpcframe_version": __version__}
+
+    def _weights_finite(self) -> bool:
+        tensors = [t for t in self.model.state_dict().values() if t.is_floating_point()]
+        return not tensors or bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
     def save(self) -> None:
-        """Write ``checkpoint.pt`` and ``model.safetensors`` (rank 0; every rank calls it)."""
-        self._last_saved, self._saved_at = self.step, time.monotonic()
+        """Write ``model.safetensors`` and ``checkpoint.pt``, both recording the step
+        (rank 0; every rank calls it).
+
+        Raises:
+            TrainingDiverged: the weights are not finite (the previous checkpoint is kept).
+            DiskFull: the disk is full (the previous checkpoint is kept).
+        """
+        if not self._weights_finite():  # every rank holds the same weights: all refuse alike
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite by step {self.step} (the update after a finite "
+                f"loss exploded); the last checkpoint with finite weights {self._last_checkpoint_note()} "
+                "is kept. Try a lower train.lr, train.grad_clip, or train.precision = 'fp32'.")
         rng = self.dist.gather_objects(rng_state())
-        if not self.dist.is_main:
-            return
-        state = {**self.state.state_dict(), "rng": rng if self.dist.enabled else rng[0],
-                 "world_size": self.dist.world_size, "cpcframe_version": __version__}
-        save_state(self.run_dir.checkpoint, state)
-        save_weights(self.run_dir.weights, self.model,
-                     metadata={"step": str(self.step), "cpcframe_version": __version__})
+        if self.dist.is_main:
+            state = {**self.state.state_dict(), "rng": rng if self.dist.enabled else rng[0],
+                     "world_size": self.dist.world_size, "cpcframe_version": __version__}
+            try:
+                # The weights first, the state last: the state commits the checkpoint.
+                write_atomic_group([(self.run_dir.weights, weights_writer(self.model, self._weights_metadata())),
+                                    (self.run_dir.checkpoint, state_writer(state))])
+            except DiskFull as exc:
+                raise DiskFull(f"{exc} (checkpoint of step {self.step}; the last checkpoint "
+                               f"{self._last_checkpoint_note()} is intact; continue with: "
+                               f"cpcframe run {self.run_dir.root} --resume)") from None
+            if self.skips.changed:
+                self._write_skipped()
+        self._last_saved, self._saved_at = self.step, time.monotonic()
+
+    def _write_skipped(self) -> None:
+        records = self.skips.records()
+        if self.validator is not None:
+            records += SkipLog(self.validator.dataset, "test").records()
+        if records or self.run_dir.skipped.exists():
+            write_text_atomic(self.run_dir.skipped, "".join(json.dumps(r) + "\n" for r in records))
 
     # ---- one step --------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -204,58 +292,87 @@ class Trainer:
 
     def _last_checkpoint_note(self) -> str:
         if self.run_dir.checkpoint.exists():
-            return f"({self.run_dir.checkpoint}, step {self._last_saved})"
+            step = getattr(self, "_last_saved", None)
+            return f"({self.run_dir.checkpoint}, step {step})" if step is not None else f"({self.run_dir.checkpoint})"
         return "(none was written yet)"
+
+    def _stop_note(self) -> str:
+        if self.run_dir.checkpoint.exists():
+            return (f"the checkpoint in {self.run_dir.root} is unchanged; continue with: "
+                    f"cpcframe run {self.run_dir.root} --resume")
+        return "nothing was saved (training had not started)"
 
     # ---- the loop --------------------------------------------------------------------
     def run(self) -> TrainSummary:
-        """Train to ``train.steps``; checkpoint every ``train.checkpoint_every`` and at the end."""
-        if self.dist.is_main:
-            self.run_dir.lock()
-        try:
-            return self._run()
-        finally:
-            if self.dist.is_main:
-                self.run_dir.unlock()
+        """Train to ``train.steps``; checkpoint every ``train.checkpoint_every`` and at the end.
+
+        Raises:
+            TrainingInterrupted: a stop during training (a checkpoint was saved).
+            StopSignal: a stop in another phase (set-up, data preparation).
+            TrainingDiverged, DiskFull, UserError: see their messages.
+        """
+        with self.stop:  # the handlers live for the whole run, set-up included
+            try:
+                if self.dist.is_main:
+                    self.run_dir.lock()
+                    removed = self.run_dir.remove_temporaries()
+                    if removed:
+                        print(f"cpcframe: removed {len(removed)} temporary file(s) that an interrupted "
+                              f"write left in {self.run_dir.root}", file=sys.stderr)
+                return self._run()
+            except StopSignal as exc:
+                raise StopSignal(exc.reason, exc.phase, self._stop_note()) from None
+            finally:
+                if self.dist.is_main:
+                    self.run_dir.unlock()
 
     def _run(self) -> TrainSummary:
         r = self.recipe
         self.setup()
-        if self.dist.is_main:
-            write_text_atomic(self.run_dir.recipe, dump_recipe(
-                r, header=f"Resolved recipe written by cpcframe {__version__}.\n"
-                          f"Resume: cpcframe run {self.run_dir.root} --resume"))
         total = r.train.steps
         if self.step >= total:
             raise UserError(f"the run in {self.run_dir.root} already reached step {self.step} of {total}; "
                             "raise train.steps (--set train.steps=N) to continue it")
+        self.stop.check()  # a stop during set-up that something swallowed
+        if self.dist.is_main:  # only now: a refused resume leaves the run's recipe as it was
+            write_text_atomic(self.run_dir.recipe, dump_recipe(
+                r, header=f"Resolved recipe written by cpcframe {__version__}.\n"
+                          f"Resume: cpcframe run {self.run_dir.root} --resume"))
+            self._write_skipped()
         loader = build_loader(r, self.dataset, self.view_sampler, start=self.step, stop=total,
                               rank=self.dist.rank, world_size=self.dist.world_size)
         last: dict[str, float] = {}
         latest_val: dict[str, float] = {}
         started = time.perf_counter()
-        # Ctrl-C / SIGTERM: finish the step, checkpoint, stop.
-        with self.stop, Progress(self.metrics_log, self.dist, r.data.batch_size, total=total,
-                                 initial=self.step, bar=self.progress) as progress:
-            for batch in loader:
-                progress.add(self.train_step(batch))
-                due = self.validator is not None and (self.step % r.train.validate_every == 0
-                                                      or self.step == total)
-                validated = self.validate() if due else {}
-                latest_val = validated or latest_val
-                if self.step % r.train.log_every == 0 or self.step == total:
-                    lr = self.state.scheduler.get_last_lr()[0]
-                    last = progress.record(self.step, validated, latest_val, lr)
-                elif validated:
-                    progress.record_validation(self.step, validated)
-                progress.advance()
-                self._checkpoint_or_stop(total)
-        self.save()
-        summary = TrainSummary(self.step, {**last, **latest_val}, time.perf_counter() - started,
-                               dict(self.dataset.skipped))
-        if self.dist.is_main:
-            plot_curves(self.metrics_log.read(), self.run_dir.curves, title=r.name or self.run_dir.root.name)
-            self.run_dir.write_json(self.run_dir.summary, attrs.asdict(summary))
+        # Ctrl-C / SIGTERM: finish the step, checkpoint, stop (the final save included).
+        with self.stop.deferred("training"):
+            batches = iter(loader)
+            try:
+                with Progress(self.metrics_log, self.dist, r.data.batch_size, total=total,
+                              initial=self.step, bar=self.progress) as progress:
+                    for batch in batches:
+                        self.skips.add_all(getattr(batch, "skips", ()))
+                        progress.add(self.train_step(batch))
+                        due = self.validator is not None and (self.step % r.train.validate_every == 0
+                                                              or self.step == total)
+                        validated = self.validate() if due else {}
+                        latest_val = validated or latest_val
+                        if self.step % r.train.log_every == 0 or self.step == total:
+                            lr = self.state.scheduler.get_last_lr()[0]
+                            last = progress.record(self.step, validated, latest_val, lr)
+                        elif validated:
+                            progress.record_validation(self.step, validated)
+                        progress.advance()
+                        self._checkpoint_or_stop(total)
+            finally:
+                release_workers(loader)  # the workers may end now (a stuck one by SIGTERM)
+                del batches
+            self.save()
+            summary = TrainSummary(self.step, {**last, **latest_val}, time.perf_counter() - started,
+                                   self.skips.counts)
+            if self.dist.is_main:
+                plot_curves(self.metrics_log.read(), self.run_dir.curves, title=r.name or self.run_dir.root.name)
+                self.run_dir.write_json(self.run_dir.summary, attrs.asdict(summary))
         return summary
 
     def _checkpoint_or_stop(self, total: int) -> None:

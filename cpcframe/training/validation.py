@@ -33,6 +33,7 @@ from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
 from cpcframe.negatives import resolve_policy
+from cpcframe.preflight import check_batch_fits
 from cpcframe.registry import Registry
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.views import ViewSampler
@@ -72,6 +73,7 @@ class Validator:
         except UserError as exc:
             raise UserError(f"train.validate_every needs the dataset's 'test' split: {exc} "
                             "(or set train.validate_every = 0)") from None
+        check_batch_fits(recipe, len(self.dataset), split="test", world_size=dist.world_size)
         self._loader()  # fail now, not after hours of training, when the split cannot be batched
 
     def _loader(self):

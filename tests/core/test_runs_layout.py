@@ -19,7 +19,7 @@ from testpaths import ROOT
 #: The names saved runs use; changing one breaks every run made before.
 FILES = {"recipe": "recipe.toml", "weights": "model.safetensors", "checkpoint": "checkpoint.pt",
          "metrics": "metrics.jsonl", "curves": "curves.png", "summary": "summary.json",
-         "probe": "probe.json", "lock_file": ".lock"}
+         "probe": "probe.json", "skipped": "skipped.jsonl", "lock_file": ".lock"}
 
 
 def test_file_names_of_a_run(tmp_path):
