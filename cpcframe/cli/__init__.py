@@ -15,9 +15,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _subcommands():
-    from cpcframe.cli import check, compare, embed, plugins, probe, run
+    from cpcframe.cli import abx, check, compare, embed, plugins, probe, run
 
-    return [run, check, probe, compare, embed, plugins]
+    return [run, check, probe, abx, compare, embed, plugins]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ A run directory written by ``cpcframe run`` holds:
 ``summary.json``           final step, metrics, seconds, skipped items
 ``probe.json``             probe accuracies, ``{task: {features: accuracy}}``
 ``probe_<name>_details.json``  a probe's own details (:meth:`RunDir.probe_details`)
+``abx.json``               ABX errors with the backend, slicing convention and items (``cpcframe abx``)
 ``<artifact>``             a plugin's own file or folder (:meth:`RunDir.artifact`), e.g.
                            the text plugin's ``tokenizer/``, the image probe's ``pictures/``
 ``.lock``                  held by the process writing into the directory
@@ -37,9 +38,10 @@ METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 SUMMARY = "summary.json"
 PROBE = "probe.json"
+ABX = "abx.json"
 LOCK = ".lock"
 #: The files of the run itself; an artifact may not take one of these names.
-RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, LOCK)
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, LOCK)
 
 
 def _plain_name(kind: str, name: str) -> str:
@@ -53,7 +55,7 @@ class RunDir:
 
     Attributes:
         root: the directory.
-        recipe, weights, checkpoint, metrics, curves, summary, probe, lock_file: the
+        recipe, weights, checkpoint, metrics, curves, summary, probe, abx, lock_file: the
             paths of its files (see the module docstring).
     """
 
@@ -71,6 +73,7 @@ class RunDir:
     curves = property(lambda self: self.root / CURVES)
     summary = property(lambda self: self.root / SUMMARY)
     probe = property(lambda self: self.root / PROBE)
+    abx = property(lambda self: self.root / ABX)
     lock_file = property(lambda self: self.root / LOCK)
 
     def probe_details(self, probe: str) -> Path:
@@ -122,6 +125,14 @@ class RunDir:
 
     def write_probe_results(self, results: dict[str, dict[str, float]]) -> Path:
         return self.write_json(self.probe, results)
+
+    def read_abx(self) -> dict[str, Any]:
+        """``abx.json`` (``{}`` before ``cpcframe abx`` ran): ``{"errors": {condition:
+        {features: error}}, "backend": ..., ...}``."""
+        return self.read_json(self.abx) or {}
+
+    def write_abx(self, report: dict[str, Any]) -> Path:
+        return self.write_json(self.abx, report)
 
     def write_probe_details(self, probe: str, details: Any) -> Path:
         return self.write_json(self.probe_details(probe), details)
