@@ -51,14 +51,15 @@ def check_frame_count(key: str, frames: int, seconds: float, step: float, where:
 
 
 def check_items_fit(items: Iterable, frames: Mapping[str, int], step: float, where: str) -> None:
-    """Every item must end within its utterance's features (one frame of slack).
+    """Every item must end within its utterance's features (two frames of slack: labels and
+    features may differ in length by a frame or two).
 
     Raises:
         UserError: for the first item past the end, with both times.
     """
     for item in items:
         end = frames[item.file] * step
-        if item.offset > end + step + 1e-9:
+        if item.offset > end + 2 * step + 1e-9:
             raise UserError(f"ABX frame step mismatch: an item of {item.file} ends at {item.offset:.3f} s "
                             f"but its {frames[item.file]} feature frames of {1000 * step:g} ms ({where}) "
                             f"end at {end:.3f} s; is the frame step right (--frame-step SECONDS)?")
