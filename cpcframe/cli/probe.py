@@ -64,7 +64,8 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
     results = probe.run(loaded.model, context)
     RunDir(run_dir).write_probe_results(results)
     if not quiet:
-        print(f"probe {recipe.probe.name} on {run_dir} (accuracy, %):")
+        what = "ABX error" if recipe.probe.name == "abx" else "accuracy"  # ABX scores errors, not accuracies
+        print(f"probe {recipe.probe.name} on {run_dir} ({what}, %):")
         print(format_table(results))
     return results
 
