@@ -17,18 +17,22 @@ from cpcframe.config import validators
 from cpcframe.context import ContextModel
 from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
-from cpcframe.data.cache_dir import cache_key, exclusive, publish_dir
-from cpcframe.data.request import DatasetRequest
-from cpcframe.data.request import default_cache_dir
+from cpcframe.data.cache_dir import cache_key, exclusive
+from cpcframe.runs.atomic import publish_dir
+from cpcframe.data.request import DatasetRequest, default_cache_dir
 from cpcframe.data.splits import hold_out, key_hash
 from cpcframe.dataset import Dataset
 from cpcframe.encoder import Encoder, Features
-from cpcframe.errors import RecipeError, UserError
-from cpcframe.errors import did_you_mean
+from cpcframe.errors import RecipeError, UserError, did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.model import ContrastiveModel
-from cpcframe.probing.interface import Probe, ProbeContext, ProbeResults
+from cpcframe.negatives import NegativePolicy
+from cpcframe.probing.harness import ProbeHarness, mean_pool
+from cpcframe.probing.classifier import Predictor, ProbeClassifier
+from cpcframe.probing.probe import Probe, ProbeResults
+from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe.probing.options import ProbeOptions
 from cpcframe.runs.layout import RunDir
 from cpcframe.views import ViewSampler
 
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from cpcframe.runs.loading import LoadedModel
 
 #: Names of earlier releases -> their replacements (still importable, with a warning).
-_RENAMED = {"DatasetContext": "DatasetRequest"}
+_RENAMED = {"DatasetContext": "DatasetRequest", "ProbeContext": "ProbeHarness"}
 
 
 def __getattr__(name: str) -> Any:
@@ -66,10 +70,13 @@ def load(run_dir: Any, device: str = "cpu", overrides: Any = ()) -> "LoadedModel
 __all__ = [
     "Batch", "ContextModel", "Contrast", "ContrastiveModel", "Critic", "Dataset", "DatasetRequest",
     "Encoder", "Example", "Features", "InfoNCEConfig", "InfoNCEResult", "Probe",
-    "ProbeContext", "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
+    "ProbeResults", "RecipeError", "UserError", "View", "ViewSampler",
     "__version__", "hookimpl", "info_nce", "load",
     "RunDir",
     # For plugin authors: config validators, cache folders, held-out splits, messages.
     "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
     "did_you_mean",
+    "NegativePolicy",
+    # Probing: the harness a probe runs in, its shared options, the classifier interface.
+    "ProbeHarness", "ProbeOptions", "ProbeClassifier", "Predictor", "MLPProbeConfig", "mean_pool",
 ]

@@ -19,9 +19,15 @@ class ContextModel(nn.Module, ABC):
 
     Attributes:
         output_dim: ``H``, the channel size of the context.
+        causal_axis: the axis of latents and context along which the model is causal:
+            output index ``t`` along it depends on input indices ``<= t`` only. ``1``
+            (the default) is time for ``(B, T, C)`` sequences and the rows of
+            ``(B, H, W, C)`` grids; the contract tests perturb the latents past ``t`` along
+            it and check the context up to ``t`` stays the same.
     """
 
     output_dim: int
+    causal_axis: int = 1
 
     @abstractmethod
     def forward(self, latents: Features) -> Features:

@@ -98,17 +98,21 @@ def register_negative_policies(register: Register) -> None:
     ``groups`` is ``(num_items,)`` long group ids, or ``None`` when the batch carries
     none. The result says which key items may give negatives to each local item (a
     query's own positives are excluded by the engine whatever the policy). Recipes pick a
-    policy by name: ``[loss] negatives = "NAME"``.
+    policy by name: ``[loss] negatives = "NAME"`` (with options: a ``[loss.negatives]``
+    table with ``name = "NAME"``).
     """
 
 
 @hookspec
 def register_probe_classifiers(register: Register) -> None:
-    """Register probe classifiers: ``factory(config) -> cpcframe.ProbeClassifier``.
+    """Register probe classifiers:
+    ``factory(config, *, options: cpcframe.ProbeOptions) -> cpcframe.ProbeClassifier``.
 
     A probe classifier is fitted on frozen features ``(N, D)`` with integer labels
     ``(N,)`` and scored by accuracy; probes fit every one their recipe names in
-    ``classifiers = [...]`` (the built-in ``linear`` and ``mlp``).
+    ``classifiers = [...]`` (the built-in ``linear`` and ``mlp``). ``config`` comes from
+    the recipe's ``[probe.NAME]`` table; ``options`` are the probe's own (``l2``,
+    ``iterations``, ``[probe.mlp]``, ...).
     """
 
 

@@ -8,6 +8,23 @@ uninformative scores every term equals ``log(N+1)``.
 Score options, applied in this order (Bachman et al. 2019, AMDIM, section 3.3):
 ``s = (q·k) / temperature``; penalty ``score_penalty · mean(s²)`` added to the loss;
 soft clipping ``s <- clip · tanh(s / clip)``.
+
+:func:`info_nce` runs these stages, each a function below (shapes: ``B`` local items,
+``Q`` queries each, ``P`` positives per query, ``N`` key items of ``L`` locations,
+``C = N·L`` candidates, ``M`` negatives per query, ``K`` steps):
+
+1. :func:`positive_terms`: the ``(B, Q, P)`` NCE terms, their positive candidates and
+   which are valid;
+2. :func:`allowed_candidates`: the ``(B, C)`` candidates the negative policy allows;
+3. negatives: sampled (:func:`sampled_negatives`), given by the caller, or every allowed
+   candidate;
+4. scoring: with listed (sampled or given) negatives, the scores of the used candidates
+   only, :func:`pick_scores`, from the dense :func:`score_matrix` or gathered
+   (:mod:`cpcframe.scoring` chooses by a cost model of the shapes and the device); with
+   every candidate, :func:`score_matrix` and :func:`mask_scores`;
+5. :func:`score_penalty` over the scores used;
+6. :func:`nce_terms`: accuracy, soft clipping and the ``(B, Q, P)`` cross-entropy terms;
+7. :func:`nce_loss` (mean, or AMDIM's mixture over heads) and :func:`per_step`.
 """
 
 from __future__ import annotations
@@ -18,8 +35,15 @@ import attrs
 import torch
 from torch import Tensor
 
+import cpcframe.scoring as scoring
 from cpcframe.contrast import Contrast
-from cpcframe.negatives import POLICIES, NegativePolicy, allowed_items, sample_negatives
+from cpcframe.scoring import Scoring
+from cpcframe.negatives import (KIND as NEGATIVE_POLICY, NegativePolicy, PolicyChoice, allowed_items,
+                                builtin_policy, policy_name, sample_negatives, validate_choice)
+
+#: Score given to candidates that are not negatives of a query: finite, so gradients stay
+#: finite for padded queries that have none.
+NOT_A_NEGATIVE = -1e30
 
 
 def _positive(_inst, attribute, value) -> None:
@@ -32,19 +56,27 @@ class InfoNCEConfig:
     """Options of the engine (the ``[loss]`` section of a recipe).
 
     Attributes:
-        negatives: which candidates are negatives: ``batch``, ``same_sequence``,
-            ``same_group`` or ``other_sequences`` (see :mod:`cpcframe.negatives`).
+        negatives: which candidates are negatives: the name of a registered negative
+            policy, built in: ``batch``, ``same_sequence``, ``same_group`` or
+            ``other_sequences`` (see :mod:`cpcframe.negatives`); a policy with options
+            is a ``[loss.negatives]`` table with its ``name``.
         num_negatives: negatives sampled per query; ``0`` uses every allowed candidate.
         temperature: scores are divided by it.
         clip: soft clipping value ``c`` of ``c·tanh(s/c)``; ``0`` disables (AMDIM: 20).
         score_penalty: weight ``λ`` of ``λ·mean(s²)`` (AMDIM: 4e-2 paper, 5e-2 code).
+        scoring: how sampled negatives are scored: ``auto`` (a cost model of the shapes
+            and the device, see :mod:`cpcframe.scoring`), ``dense`` (every query against
+            every candidate, then the used ones picked) or ``gathered`` (the used
+            candidates only). Results agree to rounding.
     """
 
-    negatives: NegativePolicy = attrs.field(default="batch", validator=attrs.validators.in_(POLICIES))
+    negatives: PolicyChoice = attrs.field(default="batch", validator=validate_choice,
+                                          metadata={"kind": NEGATIVE_POLICY})
     num_negatives: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     temperature: float = attrs.field(default=1.0, validator=_positive)
     clip: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     score_penalty: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    scoring: Scoring = "auto"
 
 
 @attrs.frozen(eq=False)
@@ -79,25 +111,243 @@ class InfoNCEResult:
         return math.log(self.num_negatives + 1) - nce
 
 
-def _check_negatives(negatives: Tensor, B: int, Q: int, C: int, name: str) -> Tensor:
+# ------------------------------------------------------------------------ 1. the terms
+
+@attrs.frozen(eq=False)
+class Terms:
+    """The ``(B, Q, P)`` NCE terms of a contrast: one per (local item, query, positive).
+
+    Attributes:
+        candidates: ``(B, Q, P)`` long, the positive's candidate index ``item·L + location``
+            (padding points at location 0 of the own item; see ``valid``).
+        valid: ``(B, Q, P)`` bool, the term counts: its positive is not padding, its query
+            is not masked and its positive location is not masked.
+    """
+
+    candidates: Tensor
+    valid: Tensor
+
+    @property
+    def active(self) -> Tensor:
+        """``(B, Q)`` bool: queries with at least one valid term (their scores are used)."""
+        return self.valid.any(-1)
+
+    @property
+    def excluded(self) -> Tensor:
+        """``(B, Q, P)`` long: the valid positives of each query, ``-1`` elsewhere."""
+        return torch.where(self.valid, self.candidates, torch.full_like(self.candidates, -1))
+
+
+def positive_terms(c: Contrast) -> Terms:
+    """The NCE terms of ``c``: positives are locations of the query's own item."""
+    B = c.batch_size
+    N, L, _ = c.keys.shape
+    own = (torch.arange(B, device=c.queries.device) + c.item_offset) * L  # (B,) first candidate of own item
+    candidates = own[:, None, None] + c.positives.clamp(min=0)[None]  # (B, Q, P)
+    valid = (c.positives >= 0)[None].expand(B, -1, -1)
+    if c.query_mask is not None:
+        valid = valid & c.query_mask[:, :, None]
+    if c.key_mask is not None:
+        valid = valid & c.key_mask.reshape(N * L)[candidates]
+    return Terms(candidates, valid)
+
+
+# --------------------------------------------------------------- 2. the allowed candidates
+
+def allowed_candidates(c: Contrast, policy: NegativePolicy, name: str) -> Tensor:
+    """``(B, C)`` bool: candidates the policy allows as negatives of each local item's
+    queries (every location of an allowed item, except masked ones)."""
+    B = c.batch_size
+    N, L, _ = c.keys.shape
+    items = allowed_items(policy, B, N, c.item_offset, c.groups, c.queries.device, name=name)  # (B, N)
+    allowed = items[:, :, None].expand(B, N, L).reshape(B, N * L)
+    if c.key_mask is not None:
+        allowed = allowed & c.key_mask.reshape(1, N * L)
+    return allowed
+
+
+# ---------------------------------------------------------------------- 3. the negatives
+
+def sampled_negatives(allowed: Tensor, terms: Terms, num: int,
+                      generator: torch.Generator | None) -> Tensor:
+    """``(B, Q, num)`` long candidates drawn uniformly from each query's allowed set,
+    never one of its valid positives (:func:`cpcframe.negatives.sample_negatives`)."""
+    return sample_negatives(allowed, terms.excluded, num, generator, active=terms.active)
+
+
+def check_given_negatives(negatives: Tensor, c: Contrast) -> Tensor:
+    """``negatives`` passed to :func:`info_nce`: ``(B, Q, M > 0)`` long candidate indices."""
+    B, Q, _ = c.queries.shape
+    C = c.keys.shape[0] * c.keys.shape[1]
     if negatives.dim() != 3 or negatives.shape[:2] != (B, Q) or negatives.shape[2] == 0:
-        raise ValueError(f"Contrast {name!r}: negatives must be (B={B}, Q={Q}, M>0), "
+        raise ValueError(f"Contrast {c.name!r}: negatives must be (B={B}, Q={Q}, M>0), "
                          f"got shape {tuple(negatives.shape)}")
     if negatives.dtype != torch.long:
-        raise ValueError(f"Contrast {name!r}: negatives must be torch.long, got {negatives.dtype}")
+        raise ValueError(f"Contrast {c.name!r}: negatives must be torch.long, got {negatives.dtype}")
     if negatives.min() < 0 or negatives.max() >= C:
-        raise ValueError(f"Contrast {name!r}: negatives must be candidate indices in [0, C={C}), "
+        raise ValueError(f"Contrast {c.name!r}: negatives must be candidate indices in [0, C={C}), "
                          f"got range [{int(negatives.min())}, {int(negatives.max())}]")
     return negatives
 
 
+# ------------------------------------------------------------------------- 4. the scores
+
+@attrs.frozen(eq=False)
+class Scores:
+    """Unclipped scores of the terms' positives and of their queries' negatives.
+
+    Attributes:
+        positive: ``(B, Q, P)`` score of each term's positive.
+        negative: ``(B, Q, M)`` scores of each query's negatives (shared by its terms);
+            with every candidate as a negative, ``M = C`` and ``negative_mask`` says
+            which are.
+        negative_mask: ``(B, Q, C)`` bool, or ``None`` when every entry is a negative.
+        used: the scores the penalty averages over (flat), or ``None`` without penalty.
+        num_negatives: ``(B, Q)`` float, negatives of each query.
+    """
+
+    positive: Tensor
+    negative: Tensor
+    negative_mask: Tensor | None
+    used: Tensor | None
+    num_negatives: Tensor
+
+
+def score_matrix(c: Contrast, temperature: float) -> Tensor:
+    """``(B, Q, C)``: every query against every candidate, ``q·k / temperature``.
+
+    Half precision is scored in float32; float64 stays float64. This is the largest
+    tensor of the engine: no copy of it when there is nothing to convert or scale.
+    """
+    B, Q, D = c.queries.shape
+    # (b: local item, q: query, d: feature) x (c: candidate = item·L + location) -> (b, q, c)
+    scores = torch.einsum("bqd,cd->bqc", c.queries, c.keys.reshape(-1, D))
+    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
+    if temperature != 1.0:
+        scores = scores / temperature
+    return scores
+
+
+def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCEConfig) -> Scores:
+    """The scores of each query's positives and of its ``M`` listed negatives, ``(B, Q, P + M)``
+    in all, and nothing else.
+
+    ``negatives``: ``(B, Q, M)`` candidate indices. Dense: one gather from the
+    :func:`score_matrix` for positives and negatives (its backward scatters into one
+    ``(B, Q, C)`` gradient instead of two); gathered: the ``P + M`` keys of each query,
+    scored alone (:func:`cpcframe.scoring.gathered_scores`).
+    """
+    B, Q, D = c.queries.shape
+    P, M = terms.candidates.shape[2], negatives.shape[2]
+    columns = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M) candidates used
+    C = c.keys.shape[0] * c.keys.shape[1]
+    how = scoring.choose(config.scoring, queries=B * Q, candidates=C, used=P + M, dim=D,
+                         device=c.queries.device)
+    if how == "dense":
+        picked = score_matrix(c, config.temperature).gather(2, columns)
+    else:
+        picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), columns, config.temperature)
+    positive, negative = picked[:, :, :P], picked[:, :, P:]
+    penalised = config.score_penalty > 0
+    used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
+    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=picked.device))
+
+
+def mask_scores(scores: Tensor, terms: Terms, allowed: Tensor, penalised: bool, c: Contrast,
+                policy: str) -> Scores:
+    """Every allowed candidate that is not one of the query's valid positives is a negative.
+
+    Raises:
+        ValueError: the policy leaves a query with a valid term without negatives.
+    """
+    B, Q, C = scores.shape
+    positive = scores.gather(2, terms.candidates)  # (B, Q, P)
+    # A (B, Q, C + 1) scatter target: invalid terms point at the spare last column.
+    is_positive = torch.zeros(B, Q, C + 1, dtype=torch.bool, device=scores.device)
+    is_positive.scatter_(2, torch.where(terms.valid, terms.candidates, C), True)
+    is_positive = is_positive[:, :, :C]
+    negative_mask = allowed[:, None, :] & ~is_positive  # (B, Q, C)
+    num_negatives = negative_mask.sum(-1).float()
+    used = scores[(negative_mask | is_positive) & terms.active[:, :, None]] if penalised else None
+    if bool(((num_negatives == 0) & terms.active).any()):
+        raise ValueError(f"Contrast {c.name!r}: negative policy {policy!r} leaves "
+                         "a query without negatives")
+    return Scores(positive, scores, negative_mask, used, num_negatives)
+
+
+# --------------------------------------------------------------------- 5. the penalty
+
+def score_penalty(scores: Scores, weight: float, like: Tensor) -> Tensor:
+    """Scalar ``λ · mean(s²)`` over the scores used, before clipping (AMDIM 3.3);
+    ``0`` (of ``like``'s dtype) without penalty."""
+    if scores.used is None or not scores.used.numel():
+        return like.new_zeros(())
+    return weight * scores.used.pow(2).mean()
+
+
+# ----------------------------------------------------------------------- 6. the terms' losses
+
+def nce_terms(scores: Scores, clip: float) -> tuple[Tensor, Tensor]:
+    """``(term_loss, correct)``, both ``(B, Q, P)``.
+
+    ``term_loss = logsumexp(s+, s-_1..s-_M) - s+`` after soft clipping; ``correct`` is
+    ``s+ > max(s-)`` (strict) on the unclipped scores: clipping is monotonic, but a
+    float32 tanh saturates (to exactly ``c``) and would turn clear wins into ties.
+    """
+    positive, negative, mask = scores.positive, scores.negative, scores.negative_mask
+    if mask is not None:
+        negative = negative.masked_fill(~mask, NOT_A_NEGATIVE)
+    correct = (positive > negative.amax(dim=-1, keepdim=True)).to(positive.dtype)
+    if clip > 0:
+        positive = clip * torch.tanh(positive / clip)
+        negative = clip * torch.tanh(negative / clip)
+        if mask is not None:
+            negative = negative.masked_fill(~mask, NOT_A_NEGATIVE)  # clipping moved the fill to -c
+    negatives_lse = torch.logsumexp(negative, dim=-1, keepdim=True)  # (B, Q, 1)
+    return torch.logaddexp(positive, negatives_lse) - positive, correct
+
+
+# --------------------------------------------------------------------- 7. loss and metrics
+
+def nce_loss(c: Contrast, term_loss: Tensor, weight: Tensor) -> Tensor:
+    """Scalar: the mean valid term, or with ``c.mixture = α > 0`` AMDIM's mixture over
+    heads (section 3.4): the queries ``q`` of an item compete for each positive ``p``,
+    ``-α·logsumexp_q(-ℓ_qp/α)``, averaged over positives with a valid term.
+
+    ``term_loss``: ``(B, Q, P)``; ``weight``: ``(B, Q, P)``, 1 for valid terms, else 0.
+    """
+    total_terms = weight.sum()
+    if total_terms == 0:
+        raise ValueError(f"Contrast {c.name!r} has no valid NCE term (all positives padded)")
+    if c.mixture > 0:
+        valid = weight > 0
+        mixed_valid = valid.any(1)  # (B, P)
+        neg_scaled = (-term_loss / c.mixture).masked_fill(~valid, NOT_A_NEGATIVE)  # invalid terms drop out
+        mixed = -c.mixture * torch.logsumexp(neg_scaled, dim=1)  # (B, P)
+        return torch.where(mixed_valid, mixed, torch.zeros_like(mixed)).sum() / mixed_valid.sum()
+    return (term_loss * weight).sum() / total_terms
+
+
+def per_step(c: Contrast, weight: Tensor, term_loss: Tensor, correct: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(loss_per_step, accuracy_per_step, terms_per_step)``, each ``(K,)`` (detached):
+    sums over the valid terms of each step's queries, through a one-hot ``(Q, K)``."""
+    step_onehot = torch.nn.functional.one_hot(c.steps, c.num_steps).to(weight.dtype)  # (Q, K)
+    # (b: item, q: query, p: positive) terms summed into (k: step)
+    terms_per_step = torch.einsum("bqp,qk->k", weight, step_onehot)
+    loss_sum = torch.einsum("bqp,qk->k", term_loss.detach() * weight, step_onehot)
+    correct_sum = torch.einsum("bqp,qk->k", correct * weight, step_onehot)
+    denom = terms_per_step.clamp(min=1)
+    return loss_sum / denom, correct_sum / denom, terms_per_step
+
+
+# --------------------------------------------------------------------------- the engine
+
 def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
              generator: torch.Generator | None = None,
-             negatives: Tensor | None = None) -> InfoNCEResult:
-    """Evaluate InfoNCE for every term of ``contrast`` at once.
-
-    Shapes: ``B`` local items, ``Q`` queries each, ``P`` positives per query, ``N`` key
-    items of ``L`` locations (``C = N·L`` candidates), ``K`` steps.
+             negatives: Tensor | None = None, *,
+             policy: NegativePolicy | None = None) -> InfoNCEResult:
+    """Evaluate InfoNCE for every term of ``contrast`` at once (the stages of the module
+    docstring).
 
     Args:
         contrast: the InfoNCE problems.
@@ -108,111 +358,34 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
             ``config.negatives`` / ``config.num_negatives``. The caller is responsible for
             them (they are not checked against positives or masks): this replays an
             external sampling scheme exactly, e.g. to compare with another implementation.
+        policy: the function of ``config.negatives``, resolved from the registry
+            (:func:`cpcframe.negatives.resolve_policy`; the trainer does this once). When
+            ``None``, ``config.negatives`` must name a built-in policy.
     """
     c = contrast
-    queries, keys = c.queries, c.keys
-    B, Q, D = queries.shape
-    N, L, _ = keys.shape
-    C = N * L
-    device = queries.device
-
-    # (b: local item, q: query, d: feature) x (c: candidate = item·L + location)
-    scores = torch.einsum("bqd,cd->bqc", queries, keys.reshape(C, D))
-    # Half precision is scored in float32; float64 stays float64. (B, Q, C) is the largest
-    # tensor here: no copy of it when there is nothing to convert or scale.
-    scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
-    if config.temperature != 1.0:
-        scores = scores / config.temperature
-    penalised = config.score_penalty > 0
-
-    own = (torch.arange(B, device=device) + c.item_offset) * L  # (B,) first candidate of own item
-    pos_loc = c.positives  # (Q, P)
-    pos_idx = own[:, None, None] + pos_loc.clamp(min=0)[None]  # (B, Q, P)
-    term_valid = (pos_loc >= 0)[None].expand(B, Q, -1)
-    if c.query_mask is not None:
-        term_valid = term_valid & c.query_mask[:, :, None]
-    if c.key_mask is not None:
-        term_valid = term_valid & c.key_mask.reshape(C)[pos_idx]
-    pos_idx_or_pad = torch.where(term_valid, pos_idx, torch.full_like(pos_idx, -1))
-
-    if negatives is None:
-        allowed = allowed_items(config.negatives, B, N, c.item_offset, c.groups, device)  # (B, N)
-        allowed = allowed[:, :, None].expand(B, N, L).reshape(B, C)
-        if c.key_mask is not None:
-            allowed = allowed & c.key_mask.reshape(1, C)
-
-    P = pos_idx.shape[2]
-    if negatives is not None or config.num_negatives > 0:
-        if negatives is not None:
-            neg_idx = _check_negatives(negatives, B, Q, C, c.name)
-        else:
-            neg_idx = sample_negatives(allowed, pos_idx_or_pad, config.num_negatives, generator,
-                                       active=term_valid.any(-1))  # (B, Q, M)
-        # One gather for positives and negatives: its backward scatters into one (B, Q, C)
-        # gradient instead of two.
-        picked = scores.gather(2, torch.cat([pos_idx, neg_idx], dim=2))  # (B, Q, P + M)
-        pos_scores, neg_scores = picked[:, :, :P], picked[:, :, P:]
-        neg_valid = None
-        used = torch.cat([pos_scores[term_valid], neg_scores[term_valid.any(-1)].reshape(-1)]) \
-            if penalised else None
-        num_neg = torch.full((B, Q), float(neg_idx.shape[2]), device=device)
+    name = policy_name(config.negatives)
+    terms = positive_terms(c)
+    if negatives is not None:
+        scored = pick_scores(c, terms, check_given_negatives(negatives, c), config)
     else:
-        pos_scores = scores.gather(2, pos_idx)  # (B, Q, P)
-        # Every allowed candidate that is not one of the query's positives.
-        is_pos = torch.zeros(B, Q, C + 1, dtype=torch.bool, device=device)
-        is_pos.scatter_(2, torch.where(term_valid, pos_idx, C), True)
-        neg_valid = allowed[:, None, :] & ~is_pos[:, :, :C]  # (B, Q, C)
-        neg_scores = scores
-        num_neg = neg_valid.sum(-1).float()
-        if penalised:
-            used_mask = (neg_valid | is_pos[:, :, :C]) & term_valid.any(-1, keepdim=True)
-            used = scores[used_mask]
+        allowed = allowed_candidates(c, policy if policy is not None else builtin_policy(name), name)
+        if config.num_negatives > 0:
+            sampled = sampled_negatives(allowed, terms, config.num_negatives, generator)
+            scored = pick_scores(c, terms, sampled, config)
         else:
-            used = None
-        if bool(((num_neg == 0) & term_valid.any(-1)).any()):
-            raise ValueError(f"Contrast {c.name!r}: negative policy {config.negatives!r} leaves "
-                             "a query without negatives")
-
-    penalty = config.score_penalty * used.pow(2).mean() if used is not None and used.numel() \
-        else scores.new_zeros(())
-    if neg_valid is not None:
-        # A finite fill keeps gradients finite for padded queries that have no negatives.
-        neg_scores = neg_scores.masked_fill(~neg_valid, -1e30)
-    # Accuracy from the unclipped scores: clipping is monotonic, but a float32 tanh
-    # saturates (to exactly c) and would turn clear wins into ties.
-    correct = (pos_scores > neg_scores.amax(dim=-1, keepdim=True)).to(scores.dtype)
-    if config.clip > 0:
-        pos_scores = config.clip * torch.tanh(pos_scores / config.clip)
-        neg_scores = config.clip * torch.tanh(neg_scores / config.clip)
-        if neg_valid is not None:
-            neg_scores = neg_scores.masked_fill(~neg_valid, -1e30)  # clipping moved the fill to -c
-    neg_lse = torch.logsumexp(neg_scores, dim=-1, keepdim=True)  # (B, Q, 1)
-    term_loss = torch.logaddexp(pos_scores, neg_lse) - pos_scores  # (B, Q, P)
-
-    weight = term_valid.to(scores.dtype)
-    # Per-step sums: (b, q, p) terms, q -> k through a one-hot (q, k).
-    step_onehot = torch.nn.functional.one_hot(c.steps, c.num_steps).to(scores.dtype)  # (Q, K)
-    terms_per_step = torch.einsum("bqp,qk->k", weight, step_onehot)
-    loss_sum_per_step = torch.einsum("bqp,qk->k", term_loss.detach() * weight, step_onehot)
-    correct_per_step = torch.einsum("bqp,qk->k", correct * weight, step_onehot)
-    denom = terms_per_step.clamp(min=1)
-    total_terms = weight.sum()
-    if total_terms == 0:
-        raise ValueError(f"Contrast {c.name!r} has no valid NCE term (all positives padded)")
-    nce = (term_loss * weight).sum() / total_terms
-    if c.mixture > 0:
-        # Heads q compete for each positive p (AMDIM 3.4): -α·logsumexp_q(-ℓ_qp/α) over valid terms.
-        mixed_valid = term_valid.any(1)  # (B, P)
-        neg_scaled = (-term_loss / c.mixture).masked_fill(~term_valid, -1e30)
-        mixed = -c.mixture * torch.logsumexp(neg_scaled, dim=1)  # (B, P)
-        nce = torch.where(mixed_valid, mixed, torch.zeros_like(mixed)).sum() / mixed_valid.sum()
-    mean_neg = (num_neg[:, :, None] * weight).sum() / total_terms
+            scores = score_matrix(c, config.temperature)
+            scored = mask_scores(scores, terms, allowed, config.score_penalty > 0, c, name)
+    penalty = score_penalty(scored, config.score_penalty, like=scored.positive)
+    term_loss, correct = nce_terms(scored, config.clip)
+    weight = terms.valid.to(scored.positive.dtype)
+    loss_per_step, accuracy_per_step, terms_per_step = per_step(c, weight, term_loss, correct)
+    nce = nce_loss(c, term_loss, weight)
+    mean_negatives = (scored.num_negatives[:, :, None] * weight).sum() / weight.sum()
     return InfoNCEResult(
         loss=nce + penalty,
         penalty=penalty.detach(),
-        loss_per_step=loss_sum_per_step / denom,
-        accuracy_per_step=correct_per_step / denom,
+        loss_per_step=loss_per_step,
+        accuracy_per_step=accuracy_per_step,
         terms_per_step=terms_per_step,
-        num_negatives=float(mean_neg),
+        num_negatives=float(mean_negatives),
     )
-

@@ -14,6 +14,7 @@ from cpcframe.contrast import Contrast
 from cpcframe.critic import Critic
 from cpcframe.encoder import Encoder, Features
 from cpcframe.infonce import InfoNCEConfig, info_nce
+from cpcframe.negatives import NegativePolicy
 
 
 def _split_features(features: Features, sizes: list[int]) -> list[Features]:
@@ -77,11 +78,14 @@ class LossOutput:
 
 
 def contrastive_loss(contrasts: list[Contrast], config: InfoNCEConfig,
-                     transform: Callable[[Contrast], Contrast] | None = None) -> LossOutput:
+                     transform: Callable[[Contrast], Contrast] | None = None, *,
+                     policy: NegativePolicy | None = None) -> LossOutput:
     """Weighted sum of the contrasts' InfoNCE losses, with per-step metrics.
 
     ``transform`` may rewrite a contrast first (the distributed trainer gathers keys
-    across processes there).
+    across processes there). ``policy`` is the function of ``config.negatives`` resolved
+    from the registry (:func:`cpcframe.negatives.resolve_policy`); ``None`` for a
+    built-in policy.
     """
     if not contrasts:
         raise ValueError("the critic returned no contrast")
@@ -91,7 +95,7 @@ def contrastive_loss(contrasts: list[Contrast], config: InfoNCEConfig,
     for contrast in contrasts:
         if transform is not None:
             contrast = transform(contrast)
-        result = info_nce(contrast, config)
+        result = info_nce(contrast, config, policy=policy)
         weighted = contrast.weight * result.loss
         total = weighted if total is None else total + weighted
         for k in range(contrast.num_steps):

@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from cpcframe import hookspecs
+import cpcframe.hookspecs as hookspecs
 from cpcframe.registry import Component, Registry
 
 ENTRY_POINT_GROUP = "cpcframe"
@@ -29,7 +29,7 @@ def _truthy(value: str | None) -> bool:
 
 #: The core's own components (default context model, negative policies, probe
 #: classifiers), registered through the same public hooks as any plugin's.
-CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity",)
+CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity", "cpcframe.negatives.plugin", "cpcframe.probing.classifiers")
 
 
 def make_plugin_manager(plugins: Iterable[Any] = (), *, autoload: bool | None = None) -> pluggy.PluginManager:
@@ -60,7 +60,7 @@ def _plugin_versions(pm: pluggy.PluginManager) -> dict[int, tuple[str, str | Non
     info: dict[int, tuple[str, str | None]] = {}
     for plugin, dist in pm.list_plugin_distinfo():
         info[id(plugin)] = (pm.get_name(plugin) or str(plugin), dist.version)
-    from cpcframe import __version__
+    from cpcframe._version import __version__
 
     for module_name in CORE_PLUGINS:  # listed as the core's: plugin "cpcframe"
         info[id(pm.get_plugin(module_name))] = ("cpcframe", __version__)

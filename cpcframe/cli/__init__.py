@@ -43,10 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with barrier -> ``destroy_process_group()`` -> ``os._exit(status)`` (see
     :func:`cpcframe.training.distributed.exit_distributed`).
     """
-    from cpcframe.training.distributed import exit_distributed, launched_distributed
-
-    if not launched_distributed():
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # not under torchrun: no need of the training package
         return _main(argv)
+    from cpcframe.training.distributed import exit_distributed
     try:
         status = _main(argv)
     except SystemExit as exc:

@@ -17,7 +17,8 @@ from cpcframe.plugins import default_registry
 
 #: Where each kind's options go in a recipe.
 SECTIONS = {"encoder": "[model.encoder]", "context_model": "[model.context]", "critic": "[model.critic]",
-            "view_sampler": "[data.views]", "dataset": "[data.dataset]", "probe": "[probe]"}
+            "view_sampler": "[data.views]", "dataset": "[data.dataset]", "probe": "[probe]",
+            "negative_policy": "[loss.negatives]", "probe_classifier": "[probe]"}
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -32,14 +33,15 @@ def _toml(value: Any) -> str:
     return "(required)" if value is REQUIRED else toml_value(value)
 
 
-def as_toml(section: str, name: str, options: list[dict[str, Any]]) -> str:
+def as_toml(section: str, name: str, options: list[dict[str, Any]], *, named_by: str = "name") -> str:
     """The component's recipe section with every option at its default, each under a
-    comment with its type and description: a block to paste into a recipe."""
+    comment with its type and description: a block to paste into a recipe (``named_by``: how
+    the section names the component, ``name = "..."`` or ``classifiers = ["..."]``)."""
     tables: dict[str, list[dict[str, Any]]] = {}
     for option in options:  # nested config classes become sub-tables ([probe.mlp])
         table_path, _, key = option["key"].rpartition(".")
         tables.setdefault(table_path, []).append({**option, "key": key})
-    lines = [section, f"name = {json.dumps(name)}"]
+    lines = [section, f"{named_by} = {json.dumps(name if named_by == 'name' else [name])}"]
     for table_path, rows in sorted(tables.items(), key=lambda item: item[0] != ""):  # own keys first
         if table_path:
             lines += ["", f"{section[:-1]}.{table_path}]"]
@@ -71,7 +73,10 @@ def show(name: str, as_json: bool) -> int:
         if i:
             print()
         print(f"# {c.kind} {c.name!r} from plugin {c.plugin} {c.version or ''}".rstrip() + f": {c.description}")
-        print(as_toml(SECTIONS.get(c.kind, f"[{c.kind}]"), c.name, describe_options(c.config)))
+        if c.kind == "probe_classifier":  # named in [probe] classifiers, its options in [probe.NAME]
+            print(as_toml("[probe]", c.name, describe_options(c.config, f"{c.name}."), named_by="classifiers"))
+        else:
+            print(as_toml(SECTIONS.get(c.kind, f"[{c.kind}]"), c.name, describe_options(c.config)))
     return 0
 
 

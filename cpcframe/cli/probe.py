@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from cpcframe.cli import table
-from cpcframe.errors import UserError
-from cpcframe.probing.interface import ProbeContext, ProbeResults
-from cpcframe.runs.layout import RunDir
+from cpcframe.probing.probe import ProbeResults
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -38,34 +34,19 @@ def format_table(results: ProbeResults) -> str:
 
 def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(),
               device: str = "auto", quiet: bool = False) -> ProbeResults:
-    """Run the recipe's probe on ``run_dir``; write ``probe.json`` and print the table.
+    """:func:`cpcframe.probing.run.run_probe`, then print its table (unless ``quiet``)."""
+    from cpcframe.probing.run import run_probe
 
-    ``baselines=None`` takes the probe config's own ``baselines`` setting when it has one.
-    """
-    from cpcframe.build import build_model
-    from cpcframe.runs.loading import load_run
-    from cpcframe.runtime import resolve_device
-
-    dev = resolve_device(device, setting="--device")
-    loaded = load_run(run_dir, device=dev, overrides=overrides)
-    recipe = loaded.recipe
-    if recipe.probe is None:
-        raise UserError(f"the recipe of {run_dir} has no [probe] section; "
-                        "add one, or pass --set probe.name=NAME")
-    if baselines is None:
-        baselines = bool(getattr(recipe.probe.config, "baselines", False))
-    random_model = None
-    if baselines:
-        torch.manual_seed(recipe.seed + 7919)  # a fixed, documented random init
-        random_model = build_model(recipe, loaded.registry).to(dev).eval()
-    probe = recipe.probe.build(loaded.registry)
-    context = ProbeContext(run_dir=Path(run_dir), recipe=recipe, device=dev, baselines=baselines,
-                           random_model=random_model, seed=recipe.seed)
-    results = probe.run(loaded.model, context)
-    RunDir(run_dir).write_probe_results(results)
+    results = run_probe(run_dir, baselines=baselines, overrides=overrides, device=device)
     if not quiet:
-        what = "ABX error" if recipe.probe.name == "abx" else "accuracy"  # ABX scores errors, not accuracies
-        print(f"probe {recipe.probe.name} on {run_dir} ({what}, %):")
+        from cpcframe.config.loader import apply_overrides, parse_override, read_recipe_data
+        from cpcframe.runs.layout import RunDir
+
+        recipe = read_recipe_data(RunDir(run_dir).recipe)  # already validated by run_probe
+        apply_overrides(recipe, [parse_override(o) for o in overrides])
+        name = recipe["probe"]["name"]
+        what = "ABX error" if name == "abx" else "accuracy"  # ABX scores errors, not accuracies
+        print(f"probe {name} on {run_dir} ({what}, %):")
         print(format_table(results))
     return results
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from cpcframe.config.structure import GATHERS_TABLES
+
 _ENTRY = re.compile(r"^(\s*)([A-Za-z_][\w, ]*):\s*(.*)$")
 
 
@@ -86,6 +88,8 @@ def describe_options(cls: type | None, prefix: str = "") -> list[dict[str, Any]]
         docs.update(attribute_docs(base) if base is not object else {})
     rows: list[dict[str, Any]] = []
     for field in attrs.fields(cls):
+        if field.metadata.get(GATHERS_TABLES):  # other components' tables: each lists its own
+            continue
         key = f"{prefix}{field.name}"
         tp = hints.get(field.name, field.type)
         if attrs.has(tp):

@@ -5,20 +5,55 @@ with its key path (``model.encoder.strides[2]``) and unknown keys get suggestion
 Supported field types: ``int``, ``float`` (ints accepted), ``bool``, ``str``, ``Literal``,
 ``Optional``/``X | None``, ``list[T]``, ``tuple[T, ...]``, ``tuple[A, B]``, ``dict[str, T]``,
 nested attrs classes, and ``Any``.
+
+Three field metadata keys keep recipes readable as options evolve (set them with the
+helpers :func:`renamed_from`, :func:`registered` and :func:`gathers_tables`):
+
+* a renamed option accepts its old keys, with a ``DeprecationWarning`` naming the new one
+  (saved ``recipe.toml`` files of earlier releases keep loading);
+* an option that names registered components (``classifiers = ["linear", "knn"]``) is
+  checked against the registry, with close matches for typos;
+* one ``dict`` field of a class may gather the class's other keys whose values are tables
+  (``[probe.knn]`` beside the fixed options); its type's ``__cpcframe_structure__`` hook
+  structures them, and :func:`unstructure` writes them back in place.
+
+A class may also name retired options in ``__cpcframe_retired__`` (``{key: why}``): they
+are accepted and ignored, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 import attrs
 
-from cpcframe.errors import Problem, did_you_mean
+from cpcframe.errors import Problem, UnknownComponentError, did_you_mean
 
 _MISSING = object()
+
+RENAMED_FROM = "cpcframe.renamed_from"
+REGISTERED = "cpcframe.registered"
+GATHERS_TABLES = "cpcframe.gathers_tables"
+
+
+def renamed_from(*old_keys: str) -> dict[str, Any]:
+    """Field metadata: the option was called ``old_keys`` before (``renamed_from("max_iter")``)."""
+    return {RENAMED_FROM: old_keys}
+
+
+def registered(kind: str) -> dict[str, Any]:
+    """Field metadata: the option's value (a name or a sequence of names) must name
+    registered components of ``kind`` (checked when the structurer has a registry)."""
+    return {REGISTERED: kind}
+
+
+def gathers_tables() -> dict[str, Any]:
+    """Field metadata: this ``dict`` field takes the class's other keys whose values are tables."""
+    return {GATHERS_TABLES: True}
 
 
 class Structurer:
@@ -36,13 +71,24 @@ class Structurer:
         """An instance of attrs class ``cls`` from mapping ``data``, or ``_MISSING``."""
         if not isinstance(data, Mapping):
             return self.problem(path, f"expected a table, got {_describe(data)}")
+        before = len(self.problems)
         hints = typing.get_type_hints(cls)
         fields = {f.name: f for f in attrs.fields(cls) if f.init}
+        gather = next((f for f in fields.values() if f.metadata.get(GATHERS_TABLES)), None)
+        if gather is not None:
+            del fields[gather.name]
+        data = self._upgrade(cls, fields, data, path)
         unknown = [k for k in data if k not in fields]
+        tables = {k: data[k] for k in unknown if gather is not None and isinstance(data[k], Mapping)}
+        unknown = [k for k in unknown if k not in tables]
         for key in unknown:
             self.problem(_join(path, key), "unknown key" + did_you_mean(key, fields))
         values: dict[str, Any] = {}
         failed = False
+        if gather is not None:
+            gathered = self.structure_value(hints.get(gather.name, Any), tables, path, gather)
+            failed = gathered is _MISSING
+            values[gather.name] = gathered
         for name, field in fields.items():
             sub = _join(path, name)
             if name not in data:
@@ -57,8 +103,11 @@ class Structurer:
             if field.validator is not None and not self._validate(field, value, sub):
                 failed = True
                 continue
+            if REGISTERED in field.metadata and not self._registered(field.metadata[REGISTERED], value, sub):
+                failed = True
+                continue
             values[name] = value
-        if failed or unknown:
+        if failed or len(self.problems) > before:
             return _MISSING
         try:
             with attrs.validators.disabled():  # already run field by field above
@@ -109,6 +158,41 @@ class Structurer:
         return self.problem(path, f"cannot read {_describe(value)} as {getattr(tp, '__name__', tp)}")
 
     # ---- helpers ---------------------------------------------------------------------
+    def _upgrade(self, cls: type, fields: Mapping[str, Any], data: Mapping[str, Any], path: str) -> dict[str, Any]:
+        """``data`` with renamed keys under their new names and retired keys dropped."""
+        out = dict(data)
+        for name, field in fields.items():
+            for old in field.metadata.get(RENAMED_FROM, ()):
+                if old not in out:
+                    continue
+                if name in out:
+                    self.problem(_join(path, old), f"the old name of {name!r}; set only {name!r}")
+                    del out[old]
+                    continue
+                warnings.warn(f"recipe key {_join(path, old)} is now {_join(path, name)}",
+                              DeprecationWarning, stacklevel=2)
+                out[name] = out.pop(old)
+        for old, why in getattr(cls, "__cpcframe_retired__", {}).items():
+            if old in out:
+                warnings.warn(f"recipe key {_join(path, old)} is no longer used ({why}); remove it",
+                              DeprecationWarning, stacklevel=2)
+                del out[old]
+        return out
+
+    def _registered(self, kind: str, value: Any, path: str) -> bool:
+        registry = getattr(self, "registry", None)
+        if registry is None:
+            return True
+        names = [(path, value)] if isinstance(value, str) else [(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        ok = True
+        for where, name in names:
+            try:
+                registry.get(kind, name)
+            except UnknownComponentError as exc:
+                self.problem(where, str(exc))
+                ok = False
+        return ok
+
     def _validate(self, field: Any, value: Any, path: str) -> bool:
         try:
             field.validator(None, field, value)
@@ -184,8 +268,16 @@ def unstructure(value: Any) -> Any:
     if hook is not None:
         return hook(value)
     if attrs.has(type(value)):
-        return {f.name: unstructure(getattr(value, f.name)) for f in attrs.fields(type(value))
-                if f.init and getattr(value, f.name) is not None}
+        out: dict[str, Any] = {}
+        for f in attrs.fields(type(value)):
+            item = getattr(value, f.name)
+            if not f.init or item is None:
+                continue
+            if f.metadata.get(GATHERS_TABLES):
+                out.update(unstructure(item))  # back in place: [probe.knn]
+            else:
+                out[f.name] = unstructure(item)
+        return out
     if isinstance(value, Mapping):
         return {str(k): unstructure(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

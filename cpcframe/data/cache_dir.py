@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cpcframe.runs.atomic import publish_dir  # re-exported: datasets publish caches with it
+from cpcframe.runs.atomic import publish_dir  # noqa: F401  (re-exported: datasets publish caches with it)
 
 log = logging.getLogger(__name__)
 

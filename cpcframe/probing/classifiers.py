@@ -1,35 +1,30 @@
-"""The classifiers a probe can fit on frozen features: ``linear`` (the papers' main
-protocol, :mod:`cpcframe.probing.linear`) and ``mlp`` (one hidden layer, the papers' second
-row, :mod:`cpcframe.probing.mlp`).
+"""The built-in probe classifiers, registered through ``register_probe_classifiers`` like
+any plugin's (this module is one of :data:`cpcframe.plugins.CORE_PLUGINS`):
 
-A probe config holds ``classifiers = ["linear"]`` (add ``"mlp"`` for both) and an
-``mlp`` table; results of the MLP are reported under ``<features>_mlp`` beside the
-linear ones (``cpc``, ``cpc_mlp``, ``random_init``, ``random_init_mlp``, ...).
+* ``linear``: multinomial logistic regression on standardised features, the linear
+  evaluation of CPC and AMDIM (:mod:`cpcframe.probing.linear`); options ``l2``,
+  ``validation_fraction`` and ``iterations`` of the probe's own section;
+* ``mlp``: one hidden layer, the papers' second row (:mod:`cpcframe.probing.mlp`);
+  options in ``[probe.mlp]``.
+
+Results of ``linear`` are named after the feature set (``cpc``), every other classifier's
+``<features>_<classifier>`` (``cpc_mlp``, ``random_init_knn``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor
 
-from cpcframe.probing.linear import LinearClassifier, cross_validate, fit_classifier, fold_masks, train_test
-from cpcframe.probing.mlp import MLPClassifier, MLPProbeConfig, fit_mlp_classifier
+from cpcframe.hookspecs import hookimpl
+from cpcframe.probing.classifier import Predictor, ProbeClassifier
+from cpcframe.probing.linear import cross_validate, fit_classifier
+from cpcframe.probing.mlp import MLPProbeConfig, fit_mlp_classifier
 
-CLASSIFIERS = ("linear", "mlp")
-
-
-def classifiers_validator(_instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
-    """attrs validator: a non-empty list of distinct names from :data:`CLASSIFIERS`."""
-    if not value:
-        raise ValueError(f"must name at least one of {', '.join(CLASSIFIERS)}")
-    for name in value:
-        if name not in CLASSIFIERS:
-            raise ValueError(f"unknown classifier {name!r}; choose from {', '.join(CLASSIFIERS)}")
-    if len(set(value)) != len(value):
-        raise ValueError(f"names a classifier twice: {list(value)}")
+if TYPE_CHECKING:
+    from cpcframe.probing.options import ProbeOptions
 
 
 def result_name(features: str, classifier: str) -> str:
@@ -37,39 +32,46 @@ def result_name(features: str, classifier: str) -> str:
     return features if classifier == "linear" else f"{features}_{classifier}"
 
 
-def fit_probe_classifier(classifier: str, x: Tensor, y: Tensor, num_classes: int, *, l2: float,
-                         iterations: int, mlp: MLPProbeConfig, seed: int = 0) -> LinearClassifier | MLPClassifier:
-    """Fit ``classifier`` on ``x (N, D)``, ``y (N,)``; both kinds have ``predict`` and ``accuracy``."""
-    if classifier == "linear":
-        return fit_classifier(x, y, num_classes, [l2], iterations=iterations, seed=seed)
-    if classifier == "mlp":
-        return fit_mlp_classifier(x, y.long(), num_classes, mlp, seed=seed)
-    raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(CLASSIFIERS)}")
+class LinearProbeClassifier(ProbeClassifier):
+    """Logistic regression; with several ``l2`` candidates each fit (each fold) picks its
+    penalty on a held-out ``validation_fraction`` of its own training data."""
+
+    def __init__(self, l2: Sequence[float] = (1e-4,), *, validation_fraction: float = 0.1, iterations: int = 100):
+        self.l2, self.validation_fraction, self.iterations = tuple(l2), validation_fraction, iterations
+
+    def fit(self, x: Tensor, y: Tensor, num_classes: int, *, seed: int = 0) -> Predictor:
+        return fit_classifier(x, y, num_classes, self.l2, seed=seed, validation_fraction=self.validation_fraction,
+                              iterations=self.iterations)
+
+    def cross_validate(self, x: Tensor, y: Tensor, folds: int, *, seed: int = 0) -> float:
+        # Every fold and penalty in one batched L-BFGS run.
+        return cross_validate(x, y, folds, self.l2, seed=seed, validation_fraction=self.validation_fraction,
+                              iterations=self.iterations)
 
 
-def cross_validate_probe(classifier: str, x: Tensor, y: Tensor, folds: int, *, l2_grid: Sequence[float],
-                         validation_fraction: float, iterations: int, mlp: MLPProbeConfig, seed: int = 0) -> float:
-    """Mean test accuracy over ``folds`` folds (skip-thought's protocol for MR, CR, SUBJ,
-    MPQA); the linear probe picks its penalty from ``l2_grid`` per fold, the MLP trains
-    on each fold's training part. Both see the same folds for a given ``seed``."""
-    if classifier == "linear":
-        return cross_validate(x, y, folds, l2_grid, seed=seed, validation_fraction=validation_fraction,
-                              iterations=iterations)
-    test = fold_masks(x.shape[0], folds, torch.Generator().manual_seed(seed), x.device)
-    num_classes = int(y.max()) + 1
-    accuracies = [fit_probe_classifier(classifier, x[~mask], y[~mask], num_classes, l2=0.0, iterations=iterations,
-                                       mlp=mlp, seed=seed).accuracy(x[mask], y[mask]) for mask in test]
-    return sum(accuracies) / len(accuracies)
+class MLPProbeClassifier(ProbeClassifier):
+    """AMDIM's one-hidden-layer MLP, trained with AdamW on mini-batches."""
+
+    def __init__(self, config: MLPProbeConfig = MLPProbeConfig()):
+        self.config = config
+
+    def fit(self, x: Tensor, y: Tensor, num_classes: int, *, seed: int = 0) -> Predictor:
+        return fit_mlp_classifier(x, y.long(), num_classes, self.config, seed=seed)
 
 
-def train_test_probe(classifier: str, x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, *,
-                     l2_grid: Sequence[float], validation_fraction: float, iterations: int,
-                     mlp: MLPProbeConfig, seed: int = 0) -> float:
-    """Accuracy on a fixed test set of one model fitted on all of ``x`` (TREC's protocol)."""
-    if classifier == "linear":
-        return train_test(x, y, x_test, y_test, l2_grid, seed=seed, validation_fraction=validation_fraction,
-                          iterations=iterations)
-    num_classes = int(max(int(y.max()), int(y_test.max()))) + 1
-    return fit_probe_classifier(classifier, x, y, num_classes, l2=0.0, iterations=iterations, mlp=mlp,
-                                seed=seed).accuracy(x_test, y_test)
+def build_linear(*, options: "ProbeOptions") -> LinearProbeClassifier:
+    """Logistic regression on standardised features (L-BFGS): the papers' linear evaluation."""
+    return LinearProbeClassifier(options.l2, validation_fraction=options.validation_fraction,
+                                 iterations=options.iterations)
 
+
+def build_mlp(*, options: "ProbeOptions") -> MLPProbeClassifier:
+    """One hidden layer (AMDIM's MLPClassifier; CPC's and AMDIM's second row); [probe.mlp]."""
+    return MLPProbeClassifier(options.mlp)
+
+
+@hookimpl
+def register_probe_classifiers(register) -> None:
+    # No config class of their own: both read the probe's shared options.
+    register("linear", build_linear)
+    register("mlp", build_mlp)

@@ -26,9 +26,9 @@ from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader, build_view_sampler
 from cpcframe.config.loader import dump_recipe
 from cpcframe.config.recipe import Recipe
-from cpcframe.dataset import Dataset
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
+from cpcframe.negatives import resolve_policy
 from cpcframe.registry import Registry
 from cpcframe.runs.atomic import write_text_atomic
 from cpcframe.runs.layout import RunDir
@@ -60,11 +60,6 @@ def to_channels_last(batch: Batch) -> Batch:
     views = tuple(convert(v) if isinstance(v, torch.Tensor) else {k: convert(t) for k, t in v.items()}
                   for v in batch.views)
     return Batch(views, batch.groups, batch.keys)
-
-
-def _skipped(dataset) -> dict[str, int]:
-    # Until every built-in dataset subclasses cpcframe.Dataset, others may lack `skipped`.
-    return dict(dataset.skipped if isinstance(dataset, Dataset) else getattr(dataset, "skipped", {}) or {})
 
 
 @attrs.frozen
@@ -120,10 +115,9 @@ class Trainer:
         self.dataset = build_dataset(r, self.registry, split="train", run_dir=self.run_dir.root,
                                      view_sampler=self.view_sampler)
         self.state = create_train_state(r, self.registry, self.device, self.dist)
+        self.negative_policy = resolve_policy(r.loss.negatives, self.registry)
         # e.g. a text corpus checks that its vocabulary fits the encoder's embedding table.
-        # (hasattr: for datasets that do not subclass cpcframe.Dataset yet.)
-        if isinstance(self.dataset, Dataset) or hasattr(self.dataset, "check_model"):
-            self.dataset.check_model(self.model)
+        self.dataset.check_model(self.model)
         self.metrics_log = MetricsLog(self.run_dir.metrics)
         self.validator = None
         if r.train.validate_every:
@@ -183,7 +177,8 @@ class Trainer:
         s.model.train()
         with self.autocast():
             contrasts = s.forward_model(self.prepare(batch))
-            out = contrastive_loss(contrasts, r.loss, transform=self.dist.contrast_transform(r.train))
+            out = contrastive_loss(contrasts, r.loss, transform=self.dist.contrast_transform(r.train),
+                                   policy=self.negative_policy)
         if not math.isfinite(out.metrics["loss"]):
             raise TrainingDiverged(
                 f"loss became {out.metrics['loss']} at step {s.step + 1}; the last good checkpoint "
@@ -257,7 +252,7 @@ class Trainer:
                 self._checkpoint_or_stop(total)
         self.save()
         summary = TrainSummary(self.step, {**last, **latest_val}, time.perf_counter() - started,
-                               _skipped(self.dataset))
+                               dict(self.dataset.skipped))
         if self.dist.is_main:
             plot_curves(self.metrics_log.read(), self.run_dir.curves, title=r.name or self.run_dir.root.name)
             self.run_dir.write_json(self.run_dir.summary, attrs.asdict(summary))

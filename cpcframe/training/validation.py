@@ -32,6 +32,7 @@ from cpcframe.build import build_dataset, build_loader
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
+from cpcframe.negatives import resolve_policy
 from cpcframe.registry import Registry
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.views import ViewSampler
@@ -64,6 +65,7 @@ class Validator:
         self.view_sampler = view_sampler
         self.dist = dist
         self.device = device
+        self.negative_policy = resolve_policy(recipe.loss.negatives, registry)
         try:
             self.dataset = build_dataset(recipe, registry, split="test", run_dir=run_dir,
                                          view_sampler=view_sampler)
@@ -96,7 +98,7 @@ class Validator:
                 for batch in self._loader():
                     batch = trainer.prepare(batch)
                     with trainer.autocast():
-                        out = contrastive_loss(model(batch), self.recipe.loss)
+                        out = contrastive_loss(model(batch), self.recipe.loss, policy=self.negative_policy)
                     for key, value in out.metrics.items():
                         values[key].append(value)
         finally:

@@ -16,24 +16,19 @@ accuracy; 1.87 / 17.6 / 97.4 speaker accuracy on LibriSpeech-100h).
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import DatasetRequest, Probe, ProbeContext, UserError
-from cpcframe.config.validators import fraction, non_negative, positive
-from cpcframe.data.splits import hold_out, key_hash
-from cpcframe.probing.mlp import MLPProbeConfig
-from cpcframe.probing.classifiers import classifiers_validator, fit_probe_classifier, result_name
-from cpcframe_audio.features import encode_utterance, label_positions, mfcc_utterance, model_hop
+from cpcframe import Probe, ProbeHarness, ProbeOptions, UserError, hold_out, key_hash, validators
 from cpcframe_audio.data.labels import LABEL_HOP
+from cpcframe_audio.features import encode_utterance, label_positions, mfcc_utterance, model_hop
 
 TASKS = ("phone", "speaker")
 
@@ -46,13 +41,12 @@ def _tasks(_inst, attribute, value) -> None:
         raise ValueError("must name at least one task")
 
 
-@attrs.frozen
-class SpeechProbeConfig:
-    """Options of ``speech``.
+@attrs.frozen(kw_only=True)
+class SpeechProbeConfig(ProbeOptions):
+    """Options of ``speech``, beside the shared ones of :class:`cpcframe.ProbeOptions`.
 
     Attributes:
         tasks: ``phone`` and/or ``speaker``.
-        level: ``context`` (c_t, the paper's) or ``latent`` (z_t).
         baselines: also score a random-init model and MFCCs (``cpcframe probe --baselines``).
         chunk: samples per encoded piece of an utterance (0 = the recipe's window when its
             view sampler has one, else 20480); bounds memory and matches training lengths.
@@ -61,28 +55,18 @@ class SpeechProbeConfig:
         max_utterances: utterances used per split, spread over speakers (0 = all).
         max_frames: phone frames kept for training (a uniform, seeded subset; the test
             split keeps up to half as many).
-        max_iter: L-BFGS iterations of each linear classifier.
-        l2: L2 weight of the linear classifiers.
         classifiers: ``linear`` (the paper's table 1) and/or ``mlp`` (its one-hidden-layer
             MLP row, 72.5 phone accuracy); the MLP's results are named ``<features>_mlp``.
-        mlp: the MLP's options (:class:`cpcframe.probing.mlp.MLPProbeConfig`).
         mfcc_coefficients: cepstra of the MFCC baseline (with deltas: 3x as many features).
     """
 
     tasks: tuple[str, ...] = attrs.field(default=TASKS, validator=_tasks)
-    level: Literal["context", "latent"] = attrs.field(
-        default="context", validator=attrs.validators.in_(("context", "latent")))
-    baselines: bool = False
-    chunk: int = attrs.field(default=0, validator=non_negative)
-    batch_size: int = attrs.field(default=16, validator=positive)
-    test_fraction: float = attrs.field(default=0.2, validator=fraction)
-    max_utterances: int = attrs.field(default=0, validator=non_negative)
-    max_frames: int = attrs.field(default=100_000, validator=positive)
-    max_iter: int = attrs.field(default=200, validator=positive)
-    l2: float = attrs.field(default=1e-4, validator=non_negative)
-    classifiers: tuple[str, ...] = attrs.field(default=("linear",), validator=classifiers_validator)
-    mlp: MLPProbeConfig = MLPProbeConfig()
-    mfcc_coefficients: int = attrs.field(default=13, validator=positive)
+    chunk: int = attrs.field(default=0, validator=validators.non_negative)
+    batch_size: int = ProbeOptions.override("batch_size", 16)
+    test_fraction: float = attrs.field(default=0.2, validator=validators.fraction)
+    max_utterances: int = attrs.field(default=0, validator=validators.non_negative)
+    max_frames: int = attrs.field(default=100_000, validator=validators.positive)
+    mfcc_coefficients: int = attrs.field(default=13, validator=validators.positive)
 
 
 @attrs.define(eq=False)
@@ -125,27 +109,9 @@ def _hold_out(uses: list[Use], fraction: float, seed: int) -> set[Use]:
 class SpeechProbe(Probe):
     """Linear phone (per frame) and speaker (per utterance) classification; see the module doc."""
 
-    def __init__(self, config: SpeechProbeConfig = SpeechProbeConfig()):
-        self.config = config
+    config: SpeechProbeConfig
 
     # ---- data ---------------------------------------------------------------------
-    def datasets(self, context: ProbeContext) -> tuple[Any, Any | None]:
-        from cpcframe.plugins import default_registry
-
-        recipe = context.recipe
-        spec = recipe.data.dataset
-        registry = default_registry()
-
-        def build(split: str):
-            ctx = DatasetRequest(split=split, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # training already reported the corpus's problems
-                return spec.build(registry, request=ctx)
-
-        train = build("train")
-        test = build("test") if getattr(train, "test_split_available", False) else None
-        return train, test
-
     def plan(self, train: Any, test: Any | None, seed: int, hop: int) -> list[Use]:
         cfg = self.config
         uses: list[Use] = []
@@ -228,45 +194,29 @@ class SpeechProbe(Probe):
         return {"phone": phone, "speaker": speaker}
 
     # ---- scoring ---------------------------------------------------------------------
-    def score(self, collected: dict[str, Any], seed: int, details: dict[str, Any],
-              name: str) -> dict[str, dict[str, float]]:
+    def score(self, collected: dict[str, Any], name: str, harness: ProbeHarness,
+              details: dict[str, Any]) -> dict[str, dict[str, float]]:
         """``{task: {result name: accuracy}}`` for one feature set, one entry per classifier."""
-        cfg = self.config
         out: dict[str, dict[str, float]] = {}
-
-        def fit(kind, x, y, classes):
-            return fit_probe_classifier(kind, x, y, classes, l2=cfg.l2, iterations=cfg.max_iter,
-                                        mlp=cfg.mlp, seed=seed)
-
-        if "phone" in cfg.tasks:
-            (xtr, ytr), (xte, yte) = collected["phone"]["train"], collected["phone"]["test"]
-            if xtr and xte and sum(len(y) for y in ytr) and sum(len(y) for y in yte):
-                xtr_t, ytr_t, xte_t, yte_t = torch.cat(xtr), torch.cat(ytr), torch.cat(xte), torch.cat(yte)
-                classes = int(max(ytr_t.max(), yte_t.max())) + 1
-                details.setdefault("phone", {}).update({
-                    "train_frames": len(ytr_t), "test_frames": len(yte_t), "classes": classes,
-                    "majority_baseline": float(torch.bincount(yte_t).max()) / len(yte_t)})
-                for kind in cfg.classifiers:
-                    probe = fit(kind, xtr_t, ytr_t, classes)
-                    label = result_name(name, kind)
-                    out.setdefault("phone", {})[label] = probe.accuracy(xte_t, yte_t)
-                    details["phone"][f"{label}_train_accuracy"] = probe.accuracy(xtr_t, ytr_t)
-        if "speaker" in cfg.tasks:
-            (xtr, str_), (xte, ste) = collected["speaker"]["train"], collected["speaker"]["test"]
-            names = sorted(set(str_))
-            index = {s: i for i, s in enumerate(names)}
-            seen = [i for i, s in enumerate(ste) if s in index]
-            if len(names) >= 2 and seen:
-                ytr_t = torch.tensor([index[s] for s in str_])
-                yte_t = torch.tensor([index[ste[i]] for i in seen])
-                xte_t = torch.stack([xte[i] for i in seen])
-                for kind in cfg.classifiers:
-                    probe = fit(kind, torch.stack(xtr), ytr_t, len(names))
-                    out.setdefault("speaker", {})[result_name(name, kind)] = probe.accuracy(xte_t, yte_t)
-                details.setdefault("speaker", {}).update({
-                    "train_utterances": len(str_), "test_utterances": len(seen),
-                    "test_unseen_speaker": len(ste) - len(seen), "speakers": len(names),
-                    "chance": 1.0 / len(names)})
+        (xtr, ytr), (xte, yte) = collected["phone"]["train"], collected["phone"]["test"]
+        if "phone" in self.config.tasks and sum(len(y) for y in ytr) and sum(len(y) for y in yte):
+            xtr, ytr, xte, yte = torch.cat(xtr), torch.cat(ytr), torch.cat(xte), torch.cat(yte)
+            phone = details.setdefault("phone", {})
+            phone.update({"train_frames": len(ytr), "test_frames": len(yte),
+                          "classes": int(max(ytr.max(), yte.max())) + 1,
+                          "majority_baseline": float(torch.bincount(yte).max()) / len(yte)})
+            out["phone"] = harness.score({name: xtr}, ytr, {name: xte}, yte, details=phone)
+        (xtr, str_), (xte, ste) = collected["speaker"]["train"], collected["speaker"]["test"]
+        index = {s: i for i, s in enumerate(sorted(set(str_)))}
+        seen = [i for i, s in enumerate(ste) if s in index]
+        if "speaker" in self.config.tasks and len(index) >= 2 and seen:
+            yte = torch.tensor([index[ste[i]] for i in seen])
+            xtr, xte = {name: torch.stack(xtr)}, {name: torch.stack([xte[i] for i in seen])}
+            ytr = torch.tensor([index[s] for s in str_])
+            out["speaker"] = harness.score(xtr, ytr, xte, yte, num_classes=len(index))
+            details.setdefault("speaker", {}).update({
+                "train_utterances": len(str_), "test_utterances": len(seen),
+                "test_unseen_speaker": len(ste) - len(seen), "speakers": len(index), "chance": 1.0 / len(index)})
         return out
 
     # ---- entry point -------------------------------------------------------------------
@@ -275,48 +225,36 @@ class SpeechProbe(Probe):
             return self.config.chunk
         return int(getattr(getattr(recipe.data.views, "config", None), "window", 20480) or 20480)
 
-    def run(self, model, context: ProbeContext) -> dict[str, dict[str, float]]:
+    def run(self, model, harness: ProbeHarness) -> dict[str, dict[str, float]]:
         cfg = self.config
-        train, test = self.datasets(context)
-        hop = model_hop(model)
-        uses = self.plan(train, test, context.seed, hop)
+        train = harness.dataset("train", min_length=0)  # the probe picks its own utterances
+        test = harness.dataset("test", min_length=0) if harness.has_test_split else None
+        uses = self.plan(train, test, harness.seed, model_hop(model))
         if not uses:
             raise UserError("speech probe: the dataset has no utterance long enough to probe")
         if "phone" in cfg.tasks and not any(u.phone for u in uses):
             warnings.warn("speech probe: the dataset has no phone labels (set data.dataset.phone_labels); "
                           "only speakers are probed", stacklevel=2)
-        chunk = self.chunk_size(context.recipe)
-        extractors: dict[str, tuple[Callable[[Tensor], Tensor], int]] = {}
+        chunk = self.chunk_size(harness.recipe)
+        models = harness.feature_models(model)
+        def frames(m):  # (1, S) waveform -> (T, D) frozen features of m
+            return lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=chunk, batch_size=cfg.batch_size,
+                                                 device=harness.device)
 
-        def model_features(m):
-            return lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=chunk,
-                                                 batch_size=cfg.batch_size, device=context.device)
-
-        extractors["cpc"] = (model_features(model), hop)
-        if context.baselines:
-            if context.random_model is not None:
-                extractors["random_init"] = (model_features(context.random_model), model_hop(context.random_model))
+        extractors: dict[str, tuple[Callable[[Tensor], Tensor], int]] = {
+            name: (frames(m), model_hop(m)) for name, m in models.items()}
+        if harness.baselines:
             rate = int(getattr(train, "sample_rate", 16000))
             extractors["mfcc"] = (lambda wave: mfcc_utterance(wave, rate, cfg.mfcc_coefficients), LABEL_HOP)
-
         results: dict[str, dict[str, float]] = {}
-        details: dict[str, Any] = {"level": cfg.level, "chunk": chunk,
-                                   "split": "dataset test split" if test is not None else
-                                   f"held-out fraction {cfg.test_fraction}"}
-        models = [m for m in (model, context.random_model) if m is not None]
-        was_training = [m.training for m in models]
-        for m in models:
-            m.eval()
-        try:
-            for name, (extract, feature_hop) in extractors.items():
-                collected = self.collect(uses, extract, feature_hop)
-                for task, accuracies in self.score(collected, context.seed, details, name).items():
+        details: dict[str, Any] = {"level": cfg.level, "chunk": chunk, "split": "dataset test split"
+                                   if test is not None else f"held-out fraction {cfg.test_fraction}"}
+        with harness.eval_mode(*models.values()):
+            for name, (extract, hop) in extractors.items():
+                scores = self.score(self.collect(uses, extract, hop), name, harness, details)
+                for task, accuracies in scores.items():
                     results.setdefault(task, {}).update(accuracies)
-        finally:
-            for m, mode in zip(models, was_training):
-                m.train(mode)
-        if context.run_dir is not None and context.run_dir.is_dir():
-            (context.run_dir / "probe_speech_details.json").write_text(json.dumps(details, indent=2) + "\n")
+        harness.write_details(details, "speech")
         return results
 
 

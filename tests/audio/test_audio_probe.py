@@ -108,4 +108,4 @@ def test_unknown_classifier_is_a_config_error(probed_run, capsys):
     probed_run, _ = probed_run
     assert main(["probe", str(probed_run), "--set", 'probe.classifiers=["svm"]']) == 2
     err = capsys.readouterr().err
-    assert "probe.classifiers" in err and "unknown classifier 'svm'" in err
+    assert "probe.classifiers[0]" in err and "unknown probe classifier 'svm'" in err

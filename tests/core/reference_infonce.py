@@ -28,8 +28,14 @@ from torch import Tensor
 from cpcframe.negatives import sample_negatives
 
 
-def item_allowed(policy: str, own: int, item: int, groups) -> bool:
-    """May key item ``item`` give negatives to a query of key item ``own``?"""
+def item_allowed(policy, own: int, item: int, groups) -> bool:
+    """May key item ``item`` give negatives to a query of key item ``own``?
+
+    ``policy``: a built-in policy's name, or a plain predicate ``(own, item, groups) ->
+    bool`` spelling out a plugin's policy item by item.
+    """
+    if callable(policy):
+        return bool(policy(own, item, groups))
     if policy == "batch":
         return True
     if policy == "same_sequence":

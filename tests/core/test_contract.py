@@ -1,9 +1,22 @@
-"""Every registered model component, built from its defaults, runs forward and backward."""
+"""Every registered component, built from its defaults, keeps its interface's contract.
+
+Encoders, context models and critics run forward and backward; every context model is
+causal along its ``causal_axis`` (perturb the latents past ``t``: the context up to ``t``
+stays the same; a deliberately leaky model below shows the check fails); every view
+sampler's views are a function of its generator's seed (the same seed gives the same
+views, whatever the global random state; other seeds give other views).
+"""
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 import torch
+from torch import nn
+
+import cpcframe
 
 from cpcframe.infonce import info_nce
 from cpcframe.plugins import default_registry
@@ -53,6 +66,128 @@ def test_context_model_contract(component):
     assert has_grad(model)
 
 
+# ---------------------------------------------------------------------------- causality
+
+def tensors_of(features):
+    return [features] if isinstance(features, torch.Tensor) else [features[k] for k in sorted(features)]
+
+
+def perturbed_after(latents, axis: int, t: int, g: torch.Generator):
+    """``latents`` with every index ``> t`` along ``axis`` replaced by other values."""
+    def perturb(z):
+        z = z.clone()
+        future = z.narrow(axis, t + 1, z.shape[axis] - t - 1)
+        future.copy_(future + 3.0 * torch.randn(future.shape, generator=g, dtype=z.dtype))
+        return z
+    if isinstance(latents, torch.Tensor):
+        return perturb(latents)
+    return {k: perturb(v) for k, v in latents.items()}
+
+
+def causality_leaks(model: cpcframe.ContextModel, latents) -> list[str]:
+    """Where the context up to ``t`` changed when only latents past ``t`` changed, for
+    every ``t`` along ``model.causal_axis`` (float64, eval mode: no dropout, and rounding
+    cannot hide a small leak)."""
+    axis = model.causal_axis
+    model = model.double().eval()
+    latents = {k: v.detach().double() for k, v in latents.items()} if isinstance(latents, dict) \
+        else latents.detach().double()
+    length = tensors_of(latents)[0].shape[axis]
+    g = torch.Generator().manual_seed(0)
+    leaks = []
+    with torch.no_grad():
+        base = tensors_of(model(latents))
+        for t in range(length - 1):
+            changed = tensors_of(model(perturbed_after(latents, axis, t, g)))
+            for i, (a, b) in enumerate(zip(base, changed)):
+                past_a, past_b = a.narrow(axis, 0, t + 1), b.narrow(axis, 0, t + 1)
+                diff = float((past_a - past_b).abs().max())
+                if diff > 1e-9 * max(1.0, float(past_a.abs().max())):
+                    leaks.append(f"output {i} at index <= {t} along axis {axis} changed by {diff:.3g}")
+    return leaks
+
+
+def assert_causal(model: cpcframe.ContextModel, latents) -> None:
+    leaks = causality_leaks(model, latents)
+    assert not leaks, f"{type(model).__name__} is not causal: " + "; ".join(leaks[:3])
+
+
+@pytest.mark.parametrize("component", components("context_model"))
+def test_context_model_is_causal(component):
+    torch.manual_seed(0)
+    model = component.build(input_dim=8)
+    assert isinstance(model.causal_axis, int) and model.causal_axis >= 1  # never the batch axis
+    latents = model.example_input(2)
+    assert tensors_of(latents)[0].shape[model.causal_axis] >= 3, "example_input too short to test causality"
+    assert_causal(model, latents)
+
+
+class LeakyGRU(cpcframe.ContextModel):
+    """Bidirectional: c_t sees every z, future included."""
+
+    def __init__(self, input_dim: int = 8):
+        super().__init__()
+        self.rnn = nn.GRU(input_dim, 4, batch_first=True, bidirectional=True)
+        self.output_dim = 8
+
+    def forward(self, latents):
+        return self.rnn(latents)[0]
+
+
+class OneStepAhead(cpcframe.ContextModel):
+    """A centred kernel of 3 over time: c_t sees z_{t+1}."""
+
+    def __init__(self, input_dim: int = 8):
+        super().__init__()
+        self.conv = nn.Conv1d(input_dim, 6, 3, padding=1)
+        self.output_dim = 6
+
+    def forward(self, latents):
+        return self.conv(latents.transpose(1, 2)).transpose(1, 2)
+
+
+class RowBelow(cpcframe.ContextModel):
+    """A grid model whose row i sees row i + 1 (a 3x1 kernel centred on the row)."""
+
+    def __init__(self, input_dim: int = 8):
+        super().__init__()
+        self.conv = nn.Conv2d(input_dim, 6, (3, 1), padding=(1, 0))
+        self.output_dim = 6
+
+    def forward(self, latents):
+        return self.conv(latents.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class ColumnMixing(RowBelow):
+    """Row-causal (a 1x3 kernel), mixing columns of the same row: allowed."""
+
+    def __init__(self, input_dim: int = 8):
+        super().__init__(input_dim)
+        self.conv = nn.Conv2d(input_dim, 6, (1, 3), padding=(0, 1))
+
+
+@pytest.mark.parametrize("model, latents", [
+    (LeakyGRU(), torch.randn(2, 12, 8)),
+    (OneStepAhead(), torch.randn(2, 12, 8)),
+    (RowBelow(), torch.randn(2, 5, 4, 8)),
+], ids=["bidirectional", "one-step-ahead", "grid-row-below"])
+def test_the_causality_check_fails_for_a_leaky_model(model, latents):
+    torch.manual_seed(0)
+    with pytest.raises(AssertionError, match="is not causal"):
+        assert_causal(model, latents)
+    leaks = causality_leaks(model, latents)
+    assert any(f"index <= {latents.shape[1] - 2} " in leak for leak in leaks)  # seen at every t
+
+
+def test_the_causality_check_passes_a_row_causal_grid_model():
+    torch.manual_seed(0)
+    assert_causal(ColumnMixing(), torch.randn(2, 5, 4, 8))
+    # The same model is not causal along the columns, and the check sees that.
+    model = ColumnMixing()
+    model.causal_axis = 2
+    assert causality_leaks(model, torch.randn(2, 5, 4, 8))
+
+
 @pytest.mark.parametrize("component", components("critic"))
 def test_critic_contract(component):
     torch.manual_seed(0)
@@ -72,18 +207,36 @@ def test_critic_contract(component):
     assert has_grad(critic)
 
 
+def flat_views(views):
+    return [t for v in views for t in ([v] if isinstance(v, torch.Tensor) else [v[k] for k in sorted(v)])]
+
+
+def same_views(a, b) -> bool:
+    a, b = flat_views(a), flat_views(b)
+    return len(a) == len(b) and all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b))
+
+
+def draw(sampler, example, seed: int, global_seed: int):
+    """Views from a generator seeded ``seed``, with the global random state (torch,
+    Python, NumPy) set to ``global_seed``: only the generator may decide the views."""
+    torch.manual_seed(global_seed)
+    random.seed(global_seed)
+    np.random.seed(global_seed)
+    return sampler.sample(example, torch.Generator().manual_seed(seed))
+
+
 @pytest.mark.parametrize("component", components("view_sampler"))
 def test_view_sampler_contract(component):
     sampler = component.build()
     example = sampler.example()
-    draws = [sampler.sample(example, torch.Generator().manual_seed(s)) for s in (0, 0, 1)]
-    assert len(draws[0]) == sampler.num_views
-    batch = sampler.collate([draws[0], draws[2]])
+    first = draw(sampler, example, seed=0, global_seed=1)
+    assert len(first) == sampler.num_views
+    # The same seed gives the same views, whatever the global random state.
+    assert same_views(first, draw(sampler, example, seed=0, global_seed=2)), "not seeded by the generator alone"
+    # The views depend on the seed: some other seed gives other views.
+    others = [draw(sampler, example, seed=s, global_seed=1) for s in range(1, 9)]
+    assert not all(same_views(first, o) for o in others), "the views do not depend on the generator's seed"
+    batch = sampler.collate([first, others[0]])
     assert len(batch) == sampler.num_views
-
-    def flat(views):
-        return [t for v in views for t in ([v] if isinstance(v, torch.Tensor) else v.values())]
-
-    assert all(torch.equal(a, b) for a, b in zip(flat(draws[0]), flat(draws[1]))), "not seeded by the generator"
-    for t in flat(batch):
+    for t in flat_views(batch):
         assert t.shape[0] == 2

@@ -3,7 +3,9 @@
 The reference (``reference_infonce.py``) loops over batch items, queries, positives and
 explicit candidate lists in float64; the engine must agree value for value (1e-5) on the
 loss, per-step loss and accuracy, and on gradients, for every negative policy, with all
-candidates and with sampled negatives (same seeded draws), and with every option.
+candidates and with sampled negatives (same seeded draws), and with every option. Sampled
+and given negatives are checked with both scoring forms forced (the dense product and the
+gathered one, ``cpcframe/scoring.py``), which also agree with each other to 1e-12 in float64.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import attrs
 import pytest
 import torch
 
+from cpcframe import scoring
 from cpcframe.contrast import Contrast
 from cpcframe.infonce import InfoNCEConfig, info_nce
 from cpcframe.model import contrastive_loss
@@ -122,12 +125,14 @@ def make_contrast(layout: dict, dtype=torch.float32) -> Contrast:
     return Contrast(**kwargs)
 
 
-def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None):
+def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None, policy=None):
+    """The reference's result and gradients; ``policy`` overrides ``config.negatives``
+    (a predicate spelling out a plugin's policy, see ``reference_infonce.item_allowed``)."""
     queries = contrast.queries.detach().double().requires_grad_()
     keys = contrast.keys.detach().double().requires_grad_()
     ref = reference_info_nce(
         queries, keys, contrast.positives, contrast.steps, contrast.num_steps,
-        policy=config.negatives, temperature=config.temperature, clip=config.clip,
+        policy=config.negatives if policy is None else policy, temperature=config.temperature, clip=config.clip,
         score_penalty=config.score_penalty, groups=contrast.groups,
         query_mask=contrast.query_mask, key_mask=contrast.key_mask,
         item_offset=contrast.item_offset, negatives=negatives)
@@ -135,11 +140,11 @@ def run_reference(contrast: Contrast, config: InfoNCEConfig, negatives=None):
     return ref, queries.grad, keys.grad
 
 
-def sampled_reference_negatives(contrast: Contrast, config: InfoNCEConfig, generator):
+def sampled_reference_negatives(contrast: Contrast, config: InfoNCEConfig, generator, policy=None):
     B, Q, _ = contrast.queries.shape
     N, L, _ = contrast.keys.shape
     return reference_negatives(
-        config.negatives, config.num_negatives, B, Q, N, L, contrast.positives,
+        config.negatives if policy is None else policy, config.num_negatives, B, Q, N, L, contrast.positives,
         groups=contrast.groups, query_mask=contrast.query_mask, key_mask=contrast.key_mask,
         item_offset=contrast.item_offset, generator=generator)
 
@@ -176,10 +181,11 @@ def test_all_candidates_match_reference(layout_name, policy, options):
     assert_matches(info_nce(contrast, config), ref, contrast, grads)
 
 
+@pytest.mark.parametrize("how", ["dense", "gathered"])
 @pytest.mark.parametrize("layout_name, policy, options", CASES)
-def test_sampled_negatives_match_reference(layout_name, policy, options):
+def test_sampled_negatives_match_reference(layout_name, policy, options, how):
     contrast = make_contrast(LAYOUTS[layout_name]())
-    config = InfoNCEConfig(negatives=policy, num_negatives=SAMPLED, **OPTIONS[options])
+    config = InfoNCEConfig(negatives=policy, num_negatives=SAMPLED, scoring=how, **OPTIONS[options])
     negatives = sampled_reference_negatives(contrast, config, torch.Generator().manual_seed(11))
     ref, *grads = run_reference(contrast, config, negatives)
     result = info_nce(contrast, config, generator=torch.Generator().manual_seed(11))
@@ -200,8 +206,9 @@ def test_sampled_negatives_use_the_global_rng_when_no_generator():
     assert other.loss.item() != pytest.approx(ref["loss"].item(), abs=1e-4)
 
 
+@pytest.mark.parametrize("how", ["dense", "gathered"])
 @pytest.mark.parametrize("layout_name", ["generic-all", "cpc", "amdim"])
-def test_given_negatives_are_used_as_given(layout_name):
+def test_given_negatives_are_used_as_given(layout_name, how):
     """``info_nce(..., negatives=)`` scores exactly those candidates, even a positive
     among them (the caller's responsibility), and ignores the policy."""
     contrast = make_contrast(LAYOUTS[layout_name]())
@@ -209,7 +216,8 @@ def test_given_negatives_are_used_as_given(layout_name):
     C = contrast.keys.shape[0] * contrast.keys.shape[1]
     negatives = torch.randint(0, C, (B, Q, 5), generator=torch.Generator().manual_seed(3))
     negatives[0, :, 0] = contrast.item_offset * contrast.keys.shape[1]  # may hit a positive
-    config = InfoNCEConfig(negatives="same_sequence", num_negatives=3, clip=2.0, score_penalty=0.1)
+    config = InfoNCEConfig(negatives="same_sequence", num_negatives=3, clip=2.0, score_penalty=0.1,
+                           scoring=how)
     ref, *grads = run_reference(contrast, attrs.evolve(config, num_negatives=5), negatives)
     assert_matches(info_nce(contrast, config, negatives=negatives), ref, contrast, grads)
 
@@ -237,6 +245,125 @@ def test_float64_inputs_are_scored_in_float64():
     assert abs(result.loss.item() - ref["loss"].item()) < 1e-12
     result.loss.backward()
     torch.testing.assert_close(contrast.queries.grad, grads[0], atol=1e-12, rtol=0)
+
+
+# ----------------------------------------------------------- dense and gathered scoring
+
+def larger(dtype=torch.float64, seed=0) -> Contrast:
+    """B=4 local items among N=8 key items (offset 2), L=16 locations, D=32, Q=24 queries
+    with P=2 positives, masks: large enough that 40 sampled negatives repeat."""
+    g = torch.Generator().manual_seed(seed)
+    B, N, L, D, Q, P, K = 4, 8, 16, 32, 24, 2, 4
+    keys = torch.randn(N, L, D, generator=g, dtype=dtype)
+    positives = distinct_positives(Q, P, L, g)
+    positives[3, 1] = -1
+    queries = 0.3 * torch.randn(B, Q, D, generator=g, dtype=dtype) + keys[2:6, :1].expand(B, Q, D)
+    query_mask = torch.rand(B, Q, generator=g) > 0.1
+    key_mask = torch.rand(N, L, generator=g) > 0.1
+    return Contrast(queries=queries.requires_grad_(), keys=keys.requires_grad_(), positives=positives,
+                    steps=torch.arange(Q) % K, step_names=tuple(f"k{i}" for i in range(K)),
+                    groups=torch.arange(N) % 3, query_mask=query_mask, key_mask=key_mask, item_offset=2)
+
+
+def scored_both_ways(make, config, **kwargs):
+    """``{scoring: (result, queries.grad, keys.grad)}`` with the same draws."""
+    out = {}
+    for how in ("dense", "gathered"):
+        contrast = make()
+        result = info_nce(contrast, attrs.evolve(config, scoring=how),
+                          generator=torch.Generator().manual_seed(9), **kwargs)
+        result.loss.backward()
+        out[how] = (result, contrast.queries.grad, contrast.keys.grad)
+    return out
+
+
+@pytest.mark.parametrize("mixture", [0.0, 0.5])
+@pytest.mark.parametrize("policy", ["batch", "same_group"])
+def test_dense_and_gathered_scoring_agree(policy, mixture):
+    config = InfoNCEConfig(negatives=policy, num_negatives=40, temperature=0.7, clip=3.0, score_penalty=0.05)
+    both = scored_both_ways(lambda: attrs.evolve(larger(), mixture=mixture), config)
+    (dense, *dense_grads), (gathered, *gathered_grads) = both["dense"], both["gathered"]
+    assert abs(dense.loss.item() - gathered.loss.item()) < 1e-12
+    assert abs(dense.penalty.item() - gathered.penalty.item()) < 1e-12
+    torch.testing.assert_close(gathered.loss_per_step, dense.loss_per_step, atol=1e-12, rtol=0)
+    assert torch.equal(gathered.accuracy_per_step, dense.accuracy_per_step)
+    for a, b in zip(gathered_grads, dense_grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_gathered_scoring_with_repeated_given_negatives_and_frozen_keys():
+    contrast = larger()
+    B, Q, _ = contrast.queries.shape
+    negatives = torch.randint(0, 8 * 16, (B, Q, 6), generator=torch.Generator().manual_seed(1))
+    negatives[:, :, 1] = negatives[:, :, 0]  # every query lists a negative twice
+    config = InfoNCEConfig(clip=2.0, score_penalty=0.1)
+    both = scored_both_ways(larger, config, negatives=negatives)
+    assert abs(both["dense"][0].loss.item() - both["gathered"][0].loss.item()) < 1e-12
+    torch.testing.assert_close(both["gathered"][2], both["dense"][2], atol=1e-12, rtol=0)
+    frozen = attrs.evolve(larger(), keys=larger().keys.detach())  # no gradient asked for the keys
+    loss = info_nce(frozen, attrs.evolve(config, scoring="gathered"), negatives=negatives).loss
+    loss.backward()
+    torch.testing.assert_close(frozen.queries.grad, both["dense"][1], atol=1e-12, rtol=0)
+
+
+def test_gathered_scoring_under_bf16_autocast_scores_in_float32():
+    config = InfoNCEConfig(negatives="batch", num_negatives=40, clip=3.0)
+    exact = scored_both_ways(lambda: larger(torch.float32), config)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = scored_both_ways(lambda: larger(torch.float32), config)
+    # Dense under autocast multiplies in bf16; gathered multiplies in float32.
+    assert mixed["gathered"][0].loss.item() == pytest.approx(exact["dense"][0].loss.item(), rel=1e-6)
+    assert mixed["dense"][0].loss.item() == pytest.approx(exact["dense"][0].loss.item(), rel=2e-2)
+    assert mixed["gathered"][1].dtype == torch.float32 and torch.isfinite(mixed["gathered"][2]).all()
+
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+CPC_AUDIO = dict(queries=8 * 128 * 12, used=129, dim=256)  # B=8, T=128, K=12, P + M = 1 + 128
+
+
+@pytest.mark.parametrize("candidates, device, expected", [
+    (8 * 128, CPU, "dense"),          # the local batch of 8: C = 8·U, the GEMM is cheaper
+    (16 * 128, CPU, "gathered"),      # C = 16·U
+    (64 * 128, CPU, "gathered"),      # 8 processes of 8 gathering negatives: C = 64·U
+    (64 * 128, CUDA, "dense"),        # tensor cores: the crossover is about 65·U
+    (256 * 128, CUDA, "gathered"),
+    (64 * 128, torch.device("meta"), "dense"),  # no cost figures for the device: dense
+])
+def test_auto_scoring_follows_the_cost_model(candidates, device, expected):
+    assert scoring.choose("auto", candidates=candidates, device=device, **CPC_AUDIO) == expected
+    for forced in ("dense", "gathered"):
+        assert scoring.choose(forced, candidates=candidates, device=device, **CPC_AUDIO) == forced
+
+
+def test_auto_scoring_crosses_over_once_and_keeps_small_problems_dense():
+    picks = [scoring.prefers_gathered(candidates=c, device=CPU, **CPC_AUDIO) for c in range(130, 20000, 129)]
+    assert picks == sorted(picks) and picks[0] is False and picks[-1] is True
+    # Few dense scores: fixed costs dominate, dense is kept whatever the ratio.
+    assert not scoring.prefers_gathered(queries=8, candidates=4096, used=2, dim=256, device=CPU)
+    assert not scoring.prefers_gathered(queries=10**6, candidates=100, used=100, dim=256, device=CPU)
+
+
+def test_auto_scoring_takes_the_gathered_path_when_it_is_cheaper(monkeypatch):
+    """B·Q·C = 4·64·2048 scores, U = 17 of C = 2048 candidates: ``auto`` gathers, and the
+    result is the dense one."""
+    calls = []
+    real = scoring.gathered_scores
+    monkeypatch.setattr(scoring, "gathered_scores", lambda *a: calls.append(a[2].shape) or real(*a))
+    g = torch.Generator().manual_seed(0)
+
+    def make():
+        return Contrast(queries=torch.randn(4, 64, 16, generator=g).requires_grad_(),
+                        keys=torch.randn(4, 512, 16, generator=g).requires_grad_(),
+                        positives=torch.randint(0, 512, (64, 1), generator=g),
+                        steps=torch.zeros(64, dtype=torch.long), step_names=("k1",))
+
+    config = InfoNCEConfig(num_negatives=16)
+    state = g.get_state()
+    auto = info_nce(make(), config, generator=torch.Generator().manual_seed(3))
+    assert calls == [(4, 64, 17)]
+    g.set_state(state)
+    dense = info_nce(make(), attrs.evolve(config, scoring="dense"), generator=torch.Generator().manual_seed(3))
+    assert auto.loss.item() == pytest.approx(dense.loss.item(), abs=1e-5)
 
 
 # --------------------------------------------------------------------------- analytic values
@@ -317,7 +444,11 @@ def test_every_positive_padded_is_an_error():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("negatives", "everything", "negatives"),
+    # Policy names are an open set (plugins add policies): a recipe's name is checked
+    # against the registry when it is structured (test_negatives.py), a direct call's
+    # against the built-in table (below).
+    ("negatives", "", "must name a negative policy"),
+    ("negatives", 3, "must name a negative policy"),
     ("num_negatives", -1, "num_negatives"),
     ("temperature", 0.0, "must be > 0"),
     ("clip", -1.0, "clip"),
@@ -326,6 +457,13 @@ def test_every_positive_padded_is_an_error():
 def test_config_validation(field, value, message):
     with pytest.raises(ValueError, match=message):
         InfoNCEConfig(**{field: value})
+
+
+def test_unknown_policy_without_a_registry_is_a_clear_error():
+    contrast = make_contrast(generic("plain"))
+    with pytest.raises(ValueError, match=r"unknown negative policy 'same_grup' \(did you mean 'same_group'\?\); "
+                                         r"choose one of batch, same_sequence, same_group, other_sequences"):
+        info_nce(contrast, InfoNCEConfig(negatives="same_grup"))
 
 
 # ------------------------------------------------------------------- contrast validation

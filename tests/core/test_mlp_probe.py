@@ -1,4 +1,4 @@
-"""The MLP probe and the probes' choice of classifier."""
+"""The MLP probe and the built-in probe classifiers (``linear``, ``mlp``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import attrs
 import pytest
 import torch
 
+from cpcframe import ProbeHarness, ProbeOptions, UserError
+from cpcframe.probing.classifiers import LinearProbeClassifier, MLPProbeClassifier, result_name
+from cpcframe.probing.classifier import accuracy
 from cpcframe.probing.linear import LinearClassifier
 from cpcframe.probing.mlp import MLPClassifier, MLPProbeConfig, fit_mlp_classifier, mlp
-from cpcframe.probing.classifiers import classifiers_validator, fit_probe_classifier, result_name
 
 SMALL = MLPProbeConfig(hidden=32, epochs=30, batch_size=64, min_steps=0)
 
@@ -24,11 +26,12 @@ def xor(n: int, seed: int, scale: float = 1.0, offset: float = 0.0):
 def test_mlp_learns_what_no_linear_probe_can():
     x, y = xor(1000, 0)
     xt, yt = xor(1000, 1)
-    linear = fit_probe_classifier("linear", x, y, 2, l2=1e-4, iterations=100, mlp=SMALL)
-    net = fit_probe_classifier("mlp", x, y, 2, l2=1e-4, iterations=100, mlp=SMALL)
+    linear = LinearProbeClassifier((1e-4,), iterations=100).fit(x, y, 2)
+    net = MLPProbeClassifier(SMALL).fit(x, y, 2)
     assert isinstance(linear, LinearClassifier) and isinstance(net, MLPClassifier)
-    assert linear.accuracy(xt, yt) < 0.65
-    assert net.accuracy(xt, yt) > 0.9
+    assert accuracy(linear, xt, yt) < 0.65
+    assert accuracy(net, xt, yt) > 0.9
+    assert accuracy(net, xt, yt) == net.accuracy(xt, yt)
 
 
 def test_features_are_standardised_so_their_scale_does_not_matter():
@@ -76,33 +79,35 @@ def test_empty_test_set_gives_nan():
         torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))  # NaN
 
 
-@pytest.mark.parametrize("value, message", [((), "at least one"), (("svm",), "unknown classifier 'svm'"),
-                                            (("mlp", "mlp"), "twice")])
-def test_classifiers_validator(value, message):
+@pytest.mark.parametrize("value, message", [((), "at least one"), (("mlp", "mlp"), "twice")])
+def test_classifier_lists_name_at_least_one_classifier_once(value, message):
     with pytest.raises(ValueError, match=message):
-        classifiers_validator(None, None, value)
-    classifiers_validator(None, None, ("linear", "mlp"))
+        ProbeOptions(classifiers=value)
+    assert ProbeOptions(classifiers=("linear", "mlp")).classifiers == ("linear", "mlp")
 
 
-def test_result_names():
+def test_result_names_and_unknown_classifiers():
     assert result_name("cpc", "linear") == "cpc" and result_name("random_init", "mlp") == "random_init_mlp"
-    with pytest.raises(ValueError, match="unknown classifier"):
-        fit_probe_classifier("svm", torch.zeros(2, 1), torch.zeros(2, dtype=torch.long), 1, l2=0.0,
-                             iterations=1, mlp=SMALL)
+    harness = ProbeHarness(None, None, seed=0, options=ProbeOptions(classifiers=("linear", "mpl")))
+    with pytest.raises(UserError, match="unknown probe classifier 'mpl' \\(did you mean 'mlp'\\?\\)"):
+        harness.classifiers()
 
 
 def test_cross_validation_and_fixed_split_with_either_classifier():
-    from cpcframe.probing.linear import cross_validate, fold_masks
-    from cpcframe.probing.classifiers import cross_validate_probe, train_test_probe
+    from cpcframe.probing.linear import cross_validate, fold_masks, train_test
 
     x, y = xor(400, 0)
-    common = dict(l2_grid=[1e-4], validation_fraction=0.1, iterations=50, mlp=SMALL, seed=3)
-    linear = cross_validate_probe("linear", x, y, 4, **common)
-    assert linear == cross_validate(x, y, 4, [1e-4], seed=3, validation_fraction=0.1, iterations=50)
-    assert cross_validate_probe("mlp", x, y, 4, **common) > 0.85 > 0.65 > linear
+    linear, net = LinearProbeClassifier((1e-4,), iterations=50), MLPProbeClassifier(SMALL)
+    linear_cv = linear.cross_validate(x, y, 4, seed=3)
+    assert linear_cv == cross_validate(x, y, 4, [1e-4], seed=3, validation_fraction=0.1, iterations=50)
+    # The generic protocol (one fit per fold, on the same folds) for the MLP.
     masks = fold_masks(400, 4, torch.Generator().manual_seed(3))
+    by_hand = [net.fit(x[~m], y[~m], 2, seed=3).accuracy(x[m], y[m]) for m in masks]
+    assert net.cross_validate(x, y, 4, seed=3) == sum(by_hand) / 4
+    assert sum(by_hand) / 4 > 0.85 > 0.65 > linear_cv
     assert masks.shape == (4, 400) and torch.equal(masks.sum(0), torch.ones(400, dtype=torch.long))
     xt, yt = xor(300, 1)
-    assert train_test_probe("mlp", x, y, xt, yt, **common) > 0.85
+    assert accuracy(net.fit(x, y, 2, seed=3), xt, yt) > 0.85
+    assert accuracy(linear.fit(x, y, 2, seed=3), xt, yt) == train_test(x, y, xt, yt, [1e-4], seed=3, iterations=50)
     with pytest.raises(ValueError, match="cannot be split into 5 folds"):
         fold_masks(4, 5, torch.Generator())

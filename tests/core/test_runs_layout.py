@@ -127,7 +127,5 @@ def test_no_run_file_is_named_outside_the_runs_wing():
     assert _spelled_run_files(ROOT / "cpcframe") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the probing part moves the plugins' probe details "
-                                       "files to RunDir.probe_details; remove this mark when merged")
 def test_no_plugin_names_a_run_file():
     assert _spelled_run_files(ROOT / "plugins") + _spelled_run_files(ROOT / "docs" / "example-plugin") == []

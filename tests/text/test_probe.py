@@ -8,8 +8,7 @@ import attrs
 import pytest
 import torch
 
-from cpcframe import ContrastiveModel, ProbeContext, UserError
-from cpcframe.probing.mlp import MLPProbeConfig
+from cpcframe import ContrastiveModel, MLPProbeConfig, ProbeHarness, UserError
 from cpcframe_sequence.context_models import RecurrentConfig, build_gru
 from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
 from cpcframe_text.encoders import SentenceConvConfig, build_sentence_conv
@@ -137,21 +136,22 @@ def test_probe_run_with_file_and_synthetic_tasks(tmp_path):
         folds=4, l2=[1e-3], level="context",
         tasks=[TaskConfig(name="words", format="label_tab", path=path),
                TaskConfig(name="topic", format="synthetic", size=40)]))
-    context = ProbeContext(run_dir=run, recipe=recipe, device=torch.device("cpu"), baselines=True,
-                           random_model=small_model(1))
-    results = probe.run(small_model(0), context)
+    def harness(probe, **kwargs):  # a recipe of only what the probe reads, the probe's own options
+        return ProbeHarness(run, recipe, "cpu", seed=0, options=probe.config, **kwargs)
+
+    results = probe.run(small_model(0), harness(probe, baselines=True, random_model=small_model(1)))
     assert set(results) == {"words", "topic"}
     for scores in results.values():
         assert set(scores) == {"cpc", "random_init"} and all(0 <= v <= 1 for v in scores.values())
     assert results["words"]["cpc"] > 0.9  # the label is in the words: even random features see it
 
-    no_baseline = probe.run(small_model(0), ProbeContext(run_dir=run, recipe=recipe, device=torch.device("cpu")))
+    no_baseline = probe.run(small_model(0), harness(probe))
     assert set(no_baseline["words"]) == {"cpc"}
 
     # Both classifiers, on the same folds; a fixed test file goes through train_test.
     both = SentenceClassification(attrs.evolve(probe.config, classifiers=("linear", "mlp"),
                                                mlp=MLPProbeConfig(hidden=16, min_steps=50)))
-    with_mlp = both.run(small_model(0), ProbeContext(run_dir=run, recipe=recipe, device=torch.device("cpu")))
+    with_mlp = both.run(small_model(0), harness(both))
     assert set(with_mlp["words"]) == {"cpc", "cpc_mlp"}
     assert with_mlp["words"]["cpc"] == results["words"]["cpc"]  # the linear result is unchanged
     assert with_mlp["words"]["cpc_mlp"] > 0.9
@@ -163,7 +163,7 @@ def test_probe_needs_the_runs_tokenizer(tmp_path):
     recipe = SimpleNamespace(data=SimpleNamespace(dataset=SimpleNamespace(config=SyntheticTextConfig()),
                                                   views=None))
     with pytest.raises(UserError, match="no tokenizer"):
-        probe.run(small_model(0), ProbeContext(run_dir=tmp_path, recipe=recipe, device=torch.device("cpu")))
+        probe.run(small_model(0), ProbeHarness(tmp_path, recipe, "cpu", seed=0, options=probe.config))
     with pytest.raises(UserError, match="no tasks"):
-        SentenceClassification(SentenceClassificationConfig()).run(
-            small_model(0), ProbeContext(run_dir=tmp_path, recipe=recipe, device=torch.device("cpu")))
+        empty = SentenceClassification(SentenceClassificationConfig())
+        empty.run(small_model(0), ProbeHarness(tmp_path, recipe, "cpu", seed=0, options=empty.config))

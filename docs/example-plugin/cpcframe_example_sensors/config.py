@@ -15,11 +15,11 @@ A wrong value is reported by key path (``data.views.window: must be > 0, got -1`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
-from cpcframe import validators
+from cpcframe import ProbeOptions, validators
 
 
 def _unique(_instance: Any, _attribute: Any, value: tuple[str, ...]) -> None:
@@ -122,22 +122,20 @@ class SensorConvConfig:
         return out
 
 
-@attrs.frozen
-class SensorActivityConfig:
-    """``[probe]`` of ``sensor_activity``: a linear classifier of per-frame activity.
+@attrs.frozen(kw_only=True)
+class SensorActivityConfig(ProbeOptions):
+    """``[probe]`` of ``sensor_activity``: per-frame activity from frozen features, with the
+    options every probe shares (:class:`cpcframe.ProbeOptions`: ``level``, ``baselines``,
+    ``classifiers``, ``l2``, ``iterations``, ``[probe.mlp]``, ...).
 
     Attributes:
-        level: features to probe: ``context`` (c_t) or ``latent`` (z_t).
-        steps: full-batch optimisation steps of the classifier (Adam).
-        lr: its learning rate.
-        weight_decay: its L2 penalty.
         baselines: also score a random-init model and raw-signal frames (the same as
             ``cpcframe probe --baselines``).
+        iterations: L-BFGS iterations of the linear classifier (0.1.0: ``steps``, of Adam).
     """
 
-    level: Literal["context", "latent"] = attrs.field(
-        default="context", validator=attrs.validators.in_(("context", "latent")))
-    steps: int = attrs.field(default=300, validator=validators.positive)
-    lr: float = attrs.field(default=1e-2, validator=validators.positive)
-    weight_decay: float = attrs.field(default=0.0, validator=validators.non_negative)
-    baselines: bool = False
+    #: Options of 0.1.0's own Adam classifier: accepted (with a warning) and ignored.
+    __cpcframe_retired__ = {"lr": "the shared linear classifier is fitted by L-BFGS",
+                            "weight_decay": "set the linear classifier's penalty with l2"}
+
+    iterations: int = ProbeOptions.override("iterations", 200, old_names=("steps",))

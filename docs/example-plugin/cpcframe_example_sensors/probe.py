@@ -4,6 +4,8 @@ Like CPC's phone probe (van den Oord et al. 2018, section 3.1): a linear classif
 is trained on frozen features of the ``train`` recordings and scored on the ``test``
 recordings. Frame ``t`` of a recording encoded into ``T`` frames covers steps
 ``[t·d, (t+1)·d)`` with ``d = S // T``; its label is the activity at the frame's centre.
+The harness (:class:`cpcframe.ProbeHarness`) gives the recordings, the random-init twin
+and the classifiers; this file holds only what the probe measures.
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from cpcframe import ContrastiveModel, DatasetRequest, Probe, ProbeContext, UserError
-from cpcframe.probing.interface import ProbeResults
+from cpcframe import ContrastiveModel, Dataset, Probe, ProbeHarness, ProbeResults, UserError
 from cpcframe_example_sensors.config import SensorActivityConfig
-from cpcframe_example_sensors.data.sensor_csv import SensorCSV
 
 #: A recording ``(C, S)`` -> frame features ``(T, D)``.
 FrameFeatures = Callable[[Tensor], Tensor]
@@ -40,7 +40,7 @@ def raw_frames(downsampling: int) -> FrameFeatures:
     return features
 
 
-def frame_table(dataset: SensorCSV, features: FrameFeatures) -> tuple[Tensor, Tensor]:
+def frame_table(dataset: Dataset, features: FrameFeatures) -> tuple[Tensor, Tensor]:
     """Features ``(F, D)`` and labels ``(F,)`` of every labelled frame of every recording."""
     xs, ys = [], []
     for i in range(len(dataset)):  # recordings differ in length: one forward each
@@ -58,57 +58,27 @@ def frame_table(dataset: SensorCSV, features: FrameFeatures) -> tuple[Tensor, Te
     return torch.cat(xs), torch.cat(ys)
 
 
-def linear_accuracy(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                    config: SensorActivityConfig) -> float:
-    """Fit a linear softmax classifier on ``train`` (full batch, Adam); accuracy on ``test``."""
-    (x_train, y_train), (x_test, y_test) = train, test
-    mean, std = x_train.mean(0), x_train.std(0).clamp(min=1e-6)
-    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
-    classifier = nn.Linear(x_train.shape[1], num_classes)
-    nn.init.zeros_(classifier.weight)  # a convex problem: zero init makes the probe deterministic
-    nn.init.zeros_(classifier.bias)
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    with torch.enable_grad():
-        for _ in range(config.steps):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(classifier(x_train), y_train).backward()
-            optimizer.step()
-    with torch.no_grad():
-        return float((classifier(x_test).argmax(1) == y_test).float().mean())
-
-
 class SensorActivityProbe(Probe):
     """``{"activity": {"cpc": acc, "random_init": acc, "raw_frames": acc}}`` (baselines when asked)."""
 
-    def __init__(self, config: SensorActivityConfig):
-        self.config = config
+    config: SensorActivityConfig
 
-    def run(self, model: ContrastiveModel, context: ProbeContext) -> ProbeResults:
-        recipe = context.recipe
-        if recipe.data.dataset.name != "sensor_csv":
-            raise UserError(f"probe sensor_activity needs the sensor_csv dataset, "
-                            f"the recipe has {recipe.data.dataset.name!r}")
-        # The same recordings training could use (at least one view long).
-        min_length = int(getattr(recipe.data.views.config, "window", 0))
-        splits = {split: SensorCSV(recipe.data.dataset.config,
-                                   request=DatasetRequest(split=split, seed=context.seed,
-                                                          min_length=min_length, run_dir=context.run_dir))
-                  for split in ("train", "test")}
-        for split, dataset in splits.items():
-            if len(dataset) == 0:
-                raise UserError(f"sensor_activity: the {split} split has no usable recording")
-        sets: dict[str, FrameFeatures] = {"cpc": model_frames(model, self.config.level, context.device)}
-        if context.baselines:
-            if context.random_model is not None:
-                sets["random_init"] = model_frames(context.random_model, self.config.level, context.device)
-            downsampling = int(getattr(model.encoder, "downsampling", 1))
-            sets["raw_frames"] = raw_frames(downsampling)
-        scores = {}
-        for name, features in sets.items():
-            train, test = (frame_table(splits[s], features) for s in ("train", "test"))
-            if train[1].numel() == 0 or test[1].numel() == 0:
-                raise UserError(f"sensor_activity: no labelled frames (is there a "
-                                f"{recipe.data.dataset.config.label_column!r} column?)")
-            scores[name] = linear_accuracy(train, test, self.config)
+    def run(self, model: ContrastiveModel, harness: ProbeHarness) -> ProbeResults:
+        dataset = harness.recipe.data.dataset
+        if dataset.name != "sensor_csv":
+            raise UserError(f"probe sensor_activity needs the sensor_csv dataset, the recipe has {dataset.name!r}")
+        # The recordings training could use (at least one view long), per split.
+        splits = {split: harness.dataset(split) for split in ("train", "test")}
+        models = harness.feature_models(model)
+        sets = {name: model_frames(m, self.config.level, harness.device) for name, m in models.items()}
+        if harness.baselines:
+            sets["raw_frames"] = raw_frames(int(getattr(model.encoder, "downsampling", 1)))
+        scores: dict[str, float] = {}
+        with harness.eval_mode(*models.values()):
+            for name, features in sets.items():
+                (x, y), (x_test, y_test) = (frame_table(splits[s], features) for s in ("train", "test"))
+                if y.numel() == 0 or y_test.numel() == 0:
+                    raise UserError(f"sensor_activity: no labelled frames (is there a "
+                                    f"{dataset.config.label_column!r} column?)")
+                scores.update(harness.score({name: x}, y, {name: x_test}, y_test))
         return {"activity": scores}

@@ -1,44 +1,10 @@
-"""Negative policies and an exact, vectorised sampler of negatives.
-
-Policies (the CPC paper's ablation, Table 2 of arXiv 1807.03748, in brackets):
-
-* ``batch``: every location of every item [mixed speaker];
-* ``same_sequence``: the query's own item only [current sequence only];
-* ``same_group``: items of the query's group, its own included [same speaker];
-* ``other_sequences``: every item but the query's own [excluding current sequence];
-  AMDIM uses this one.
-
-A query's positives are never negatives, whatever the policy.
-"""
+"""An exact, vectorised sampler of negatives: uniform over each query's allowed set,
+never one of its positives, without rejection."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
-
-NegativePolicy = Literal["batch", "same_sequence", "same_group", "other_sequences"]
-POLICIES: tuple[str, ...] = ("batch", "same_sequence", "same_group", "other_sequences")
-
-
-def allowed_items(policy: str, batch_size: int, num_items: int, item_offset: int,
-                  groups: Tensor | None, device: torch.device) -> Tensor:
-    """``(B, N)`` bool: which key items may give negatives to each local item."""
-    own = torch.arange(batch_size, device=device) + item_offset  # (B,)
-    items = torch.arange(num_items, device=device)  # (N,)
-    if policy == "batch":
-        return torch.ones(batch_size, num_items, dtype=torch.bool, device=device)
-    if policy == "same_sequence":
-        return own[:, None] == items[None, :]
-    if policy == "other_sequences":
-        return own[:, None] != items[None, :]
-    if policy == "same_group":
-        if groups is None:
-            raise ValueError("negative policy 'same_group' needs group ids (e.g. speakers) "
-                             "but the batch carries none")
-        return groups[own][:, None] == groups[None, :]
-    raise ValueError(f"unknown negative policy {policy!r}; choose one of {', '.join(POLICIES)}")
 
 
 def sample_negatives(allowed: Tensor, excluded: Tensor, num: int,

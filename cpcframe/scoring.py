@@ -1,0 +1,172 @@
+"""Score only what is used: the dense product, or a gathered one chosen by a cost model.
+
+With ``M`` sampled (or given) negatives, a query uses ``U = P + M`` of the ``C = N·L``
+candidates. Two ways to get those ``U`` scores per query:
+
+* **dense**: the ``(B, Q, C)`` product of every query with every candidate, one GEMM
+  (:func:`cpcframe.infonce.score_matrix`), then a gather of the ``U`` used columns:
+  ``B·Q·C·D`` multiply-adds forward and twice that backward, at the machine's matmul
+  rate, plus a few passes over the ``(B, Q, C)`` scores (written, gathered; backward: a
+  zero-filled gradient, a scatter, read by two GEMMs).
+* **gathered**: only the ``U`` dot products of each query (:func:`gathered_scores`):
+  ``B·Q·U·D`` multiply-adds, as a sampled dense-dense product forward and weighted row
+  sums (``embedding_bag``) backward. No ``(B, Q, C)`` or ``(B, Q, U, D)`` tensor is
+  formed, but each key element read serves one query, so these run at memory speed,
+  not at the GEMM's rate, and a few sorts of the ``B·Q·U`` indices come on top.
+
+Cost per query, in units of one gathered element (read, multiply, add):
+
+* dense: ``C · (3·D·γ + s)``, with ``γ`` the cost of a GEMM multiply-add relative to a
+  gathered element and ``s ≈ 6`` passes over each score;
+* gathered: ``g·U·D`` with ``g ≈ 2.5`` (forward, and the two gradients backward, each
+  about one pass over the used keys' elements, the forward's and the queries' gradient
+  mostly from cache).
+
+So the gathered form wins when ``C / U > g·D / (3·D·γ + s)``. ``γ`` depends on the device:
+a CPU core's GEMM does 16-32 float32 multiply-adds per cycle (FMA units) where gathered
+rows stream about two elements per cycle (``γ ≈ 1/16``: for ``D = 256``, gathered when
+``C ≳ 12·U``; single-thread timings on the 2-core EPYC put the crossover at ``C/U ≈ 10-11``,
+the dense form 1.3x ahead at ``C/U = 8`` and 3.7x behind at ``C/U = 64``). A GPU's tensor
+cores do hundreds of multiply-adds per element of memory bandwidth (``γ ≈ 1/200``, an
+estimate not measured here: gathered only when ``C ≳ 65·U``). For CPC audio (``D = 256``,
+``U = 129``, ``L = 128``) on a CPU, the dense product stays the choice for a key batch of 8
+(``C = 1024 = 8·U``) and the gathered one takes over from about 12 items; with negatives
+gathered across 8 processes of batch 8 (``C = 8192 = 64·U``) the head then grows with the
+local batch only, not with the local times the global batch. Problems with fewer than
+:data:`MIN_DENSE_SCORES` dense scores keep the dense form: the gathered one's fixed costs
+(sorts, more kernels) outweigh what it saves there.
+
+Both forms compute the same scores (float32 for half precision and under autocast,
+float64 for float64), so losses and gradients agree to rounding;
+``tests/core/test_infonce.py`` checks both against the reference.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Scoring = Literal["auto", "dense", "gathered"]
+
+#: ``γ``: cost of one GEMM multiply-add relative to one gathered element, by device type
+#: (see the module docstring); other device types keep the dense form under ``auto``.
+GEMM_COST = {"cpu": 1 / 16, "cuda": 1 / 200}
+#: ``s``: passes over each dense score (write, gather; zero-fill, scatter, two GEMM reads).
+SCORE_PASSES = 6.0
+#: ``g``: passes over each used key element in the gathered form, forward and backward.
+GATHER_PASSES = 2.5
+#: Below this many dense scores (``B·Q·C``, 1 MiB of float32) the dense form is kept.
+MIN_DENSE_SCORES = 2**18
+
+
+def prefers_gathered(*, queries: int, candidates: int, used: int, dim: int, device: torch.device) -> bool:
+    """Whether :func:`gathered_scores` is cheaper than the dense product for ``queries``
+    queries (``B·Q``) that each use ``used`` (``U = P + M``) of ``candidates`` (``C``)
+    candidates of ``dim`` (``D``) features on ``device`` (the module docstring's model)."""
+    gemm = GEMM_COST.get(device.type)
+    if gemm is None or used >= candidates or queries * candidates < MIN_DENSE_SCORES:
+        return False
+    dense = candidates * (3 * dim * gemm + SCORE_PASSES)
+    gathered = GATHER_PASSES * used * dim
+    return gathered < dense
+
+
+def choose(scoring: Scoring, *, queries: int, candidates: int, used: int, dim: int,
+           device: torch.device) -> Literal["dense", "gathered"]:
+    """``scoring`` itself when forced, else what :func:`prefers_gathered` says."""
+    if scoring != "auto":
+        return scoring
+    gathered = prefers_gathered(queries=queries, candidates=candidates, used=used, dim=dim, device=device)
+    return "gathered" if gathered else "dense"
+
+
+def _unique_per_row(index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The distinct candidates of each row of ``index`` ``(R, U)``, as CSR parts.
+
+    Returns ``(crow, columns, position)``: ``crow`` ``(R + 1,)`` and ``columns`` ``(nnz,)``
+    (sorted within each row) index the distinct ``(row, candidate)`` pairs; ``position``
+    ``(R, U)`` is where each entry of ``index`` sits among them. A query may draw the same
+    negative twice; sparse kernels want each pair once.
+    """
+    R, U = index.shape
+    columns, order = index.sort(dim=1)  # (R, U)
+    first = torch.ones_like(columns, dtype=torch.bool)
+    first[:, 1:] = columns[:, 1:] != columns[:, :-1]
+    rank = first.reshape(-1).cumsum(0).view(R, U) - 1  # (R, U): index of each sorted entry's pair
+    position = torch.empty_like(rank).scatter_(1, order, rank)
+    crow = torch.zeros(R + 1, dtype=torch.long, device=index.device)
+    crow[1:] = first.sum(1).cumsum(0)
+    return crow, columns[first], position
+
+
+class _GatheredScores(torch.autograd.Function):
+    """``(R, D) queries, (C, D) keys, (R, U) index -> (R, U)``: ``queries[r]·keys[index[r, u]]``.
+
+    No ``(R, U, D)`` tensor of gathered keys is formed: the forward pass is a sampled
+    dense-dense product (SDDMM, ``torch.sparse.sampled_addmm``) at the distinct
+    ``(row, candidate)`` pairs; the backward pass sums weighted rows with
+    ``embedding_bag`` (the queries' gradient: bags of each row's candidates; the keys'
+    gradient: bags of each candidate's rows).
+    """
+
+    @staticmethod
+    def forward(ctx, queries: Tensor, keys: Tensor, index: Tensor) -> Tensor:  # type: ignore[override]
+        R, U = index.shape
+        C = keys.shape[0]
+        crow, columns, position = _unique_per_row(index)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": SDDMM is all we use
+            warnings.simplefilter("ignore", UserWarning)
+            pattern = torch.sparse_csr_tensor(crow, columns, queries.new_zeros(columns.shape[0]), (R, C),
+                                              check_invariants=False)  # valid by construction
+        # (r: query, d: feature) x (d, c: candidate), at the pattern's (r, c) pairs only
+        pairs = torch.sparse.sampled_addmm(pattern, queries, keys.t(), beta=0.0).values()
+        ctx.save_for_backward(queries, keys, index)
+        return pairs[position]  # (R, U)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        queries, keys, index = ctx.saved_tensors
+        R, U = index.shape
+        grad = grad.to(queries.dtype).contiguous()
+        grad_queries = grad_keys = None
+        if ctx.needs_input_grad[0]:
+            # grad_q[r] = Σ_u grad[r, u] · keys[index[r, u]]: one bag of U keys per query.
+            grad_queries = F.embedding_bag(index, keys, per_sample_weights=grad, mode="sum")
+        if ctx.needs_input_grad[1]:
+            # grad_k[c] = Σ_{(r, u): index[r, u] = c} grad[r, u] · queries[r]: one bag of
+            # queries per candidate (a stable sort groups them; empty bags give zeros).
+            flat = index.reshape(-1)
+            order = torch.argsort(flat, stable=True)
+            counts = torch.bincount(flat, minlength=keys.shape[0])
+            offsets = counts.cumsum(0) - counts
+            rows = torch.div(order, U, rounding_mode="floor")
+            grad_keys = F.embedding_bag(rows, queries, offsets, per_sample_weights=grad.reshape(-1)[order],
+                                        mode="sum")
+        return grad_queries, grad_keys, None
+
+
+def gathered_scores(queries: Tensor, keys: Tensor, index: Tensor, temperature: float) -> Tensor:
+    """``(B, Q, U)`` scores ``queries[b, q]·keys[index[b, q, u]] / temperature`` of the
+    used candidates only: float64 for float64 inputs, else float32 (half precision and
+    autocast are scored in float32, as the dense path keeps its scores).
+
+    Args:
+        queries: ``(B, Q, D)``.
+        keys: ``(C, D)`` candidates (``item·L + location``).
+        index: ``(B, Q, U)`` long candidate indices.
+        temperature: scores are divided by it.
+    """
+    B, Q, D = queries.shape
+    U = index.shape[2]
+    dtype = torch.promote_types(torch.promote_types(queries.dtype, keys.dtype), torch.float32)
+    with torch.autocast(queries.device.type, enabled=False):
+        scores = _GatheredScores.apply(queries.reshape(B * Q, D).to(dtype), keys.to(dtype),
+                                       index.reshape(B * Q, U))
+    scores = scores.view(B, Q, U)
+    if temperature != 1.0:
+        scores = scores / temperature
+    return scores
