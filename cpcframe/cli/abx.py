@@ -29,8 +29,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p = sub.add_parser("abx", parents=parents, help="ABX phone discriminability of a trained run's features",
                        description="ABX error rates (within and across speaker; triphone within context and "
                                    "phone in any context; angular distance + DTW, as in Libri-light and "
-                                   "ZeroSpeech 2021) of a trained model's frozen features. Writes abx.json "
-                                   "into the run and prints a table. Needs pip install 'cpcframe[audio,abx]'.")
+                                   "ZeroSpeech 2021) of a trained model's frozen features. Writes the run's "
+                                   "ABX file and prints a table. Needs pip install 'cpcframe[audio,abx]'.")
     p.add_argument("run_dir", help="a run directory written by cpcframe run")
     p.add_argument("--level", choices=("latent", "context"), help="encoder output z or context c (default)")
     p.add_argument("--items", metavar="FILE", help="a ZeroSpeech .item file (default: generated from the "
@@ -82,30 +82,11 @@ def probe_overrides(recipe_probe: Any, options: dict[str, Any], sets: list[str],
     return out
 
 
-def _probe_context(run_dir: Path, loaded: Any, device: Any, baselines: bool) -> Any:
-    """What the probe gets: the probe harness when this cpcframe has one, else a ProbeContext."""
-    try:
-        from cpcframe.probing.harness import ProbeHarness
-    except ImportError:
-        import torch
-
-        from cpcframe.build import build_model
-        from cpcframe.probing.interface import ProbeContext
-
-        random_model = None
-        if baselines:
-            with torch.random.fork_rng():
-                torch.manual_seed(loaded.recipe.seed + 7919)  # the probes' documented random init
-                random_model = build_model(loaded.recipe, loaded.registry).to(device).eval()
-        return ProbeContext(run_dir=run_dir, recipe=loaded.recipe, device=device, baselines=baselines,
-                            random_model=random_model, seed=loaded.recipe.seed)
-    return ProbeHarness(run_dir, loaded.recipe, device, baselines=baselines, registry=loaded.registry)
-
-
 def abx_run(run_dir: str | Path, *, options: dict[str, Any] | None = None, overrides: list[str] | None = None,
             baselines: bool = False, device: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Score ``run_dir`` with the ``abx`` probe; write ``abx.json``; print the table. Returns the report."""
     from cpcframe.config.loader import read_recipe_data
+    from cpcframe.probing.harness import ProbeHarness
     from cpcframe.runs.loading import load_run
     from cpcframe.runtime import resolve_device
 
@@ -124,7 +105,7 @@ def abx_run(run_dir: str | Path, *, options: dict[str, Any] | None = None, overr
     probe = recipe.probe.build(loaded.registry)
     with_baselines = bool(getattr(recipe.probe.config, "baselines", baselines))
     before = rd.abx.stat().st_mtime_ns if rd.abx.exists() else None
-    probe.run(loaded.model, _probe_context(rd.root, loaded, dev, with_baselines))
+    probe.run(loaded.model, ProbeHarness(rd.root, recipe, dev, baselines=with_baselines, registry=loaded.registry))
     report = rd.read_abx()
     if not report or rd.abx.stat().st_mtime_ns == before:  # never print an older result as this one
         raise UserError(f"the {PROBE_NAME!r} probe wrote no {rd.abx.name} into {rd.root}")

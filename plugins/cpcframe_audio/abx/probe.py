@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import Probe, RunDir, UserError, key_hash, validators
+from cpcframe import Probe, ProbeHarness, RunDir, UserError, key_hash, validators
 from cpcframe_audio.abx import backends, frames, items as item_files
 from cpcframe_audio.abx.utterances import Corpus, dataset_corpus, folder_corpus
 from cpcframe_audio.data.labels import LABEL_HOP
@@ -140,11 +140,11 @@ class AbxProbe(Probe):
         self.config = config
 
     # ---- what is compared ------------------------------------------------------------
-    def corpus(self, context: Any) -> Corpus:
-        if self.config.audio:
-            rate = int(getattr(getattr(context.recipe.data.views, "config", None), "sample_rate", 16000) or 16000)
+    def corpus(self, harness: ProbeHarness) -> Corpus:
+        if self.config.audio:  # read at the rate the run's view sampler reads files
+            rate = int(getattr(getattr(harness.view_sampler(), "config", None), "sample_rate", 16000) or 16000)
             return folder_corpus(self.config.audio, rate)
-        return dataset_corpus(context, self.config.split)
+        return dataset_corpus(harness, self.config.split)
 
     def phone_names(self, corpus: Corpus) -> dict[int, str]:
         if self.config.phone_names:
@@ -190,11 +190,10 @@ class AbxProbe(Probe):
         return items, source
 
     # ---- how features are made ---------------------------------------------------------
-    def feature_sets(self, model, context: Any, corpus: Corpus) -> tuple[dict[str, FeatureSet], list]:
+    def feature_sets(self, model, harness: ProbeHarness, corpus: Corpus) -> tuple[dict[str, FeatureSet], list]:
         """The feature sets to score (``cpc``; with baselines ``random_init`` and ``mfcc``) and
         the models they run."""
         cfg = self.config
-        device = getattr(context, "device", "cpu")
 
         def model_set(m) -> FeatureSet:
             if cfg.frame_step:
@@ -206,20 +205,16 @@ class AbxProbe(Probe):
                                     "the ABX frame step is unknown; set it (--frame-step SECONDS)")
                 step = hop / corpus.sample_rate
                 where = f"the encoder's downsampling {hop} samples at {corpus.sample_rate} Hz"
-            return FeatureSet(lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=cfg.chunk, device=device),
-                              step, where)
+            return FeatureSet(lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=cfg.chunk,
+                                                            device=harness.device), step, where)
 
-        sets, models = {"cpc": model_set(model)}, [model]
-        if getattr(context, "baselines", False):
-            # The probe harness builds the random-init twin on demand; a ProbeContext carries it.
-            twin = context.random_init() if hasattr(context, "random_init") else context.random_model
-            if twin is not None:
-                sets["random_init"] = model_set(twin)
-                models.append(twin)
+        models = harness.feature_models(model)  # {"cpc": model, "random_init": twin} with baselines
+        sets = {name: model_set(m) for name, m in models.items()}
+        if harness.baselines:
             rate = corpus.sample_rate
             sets["mfcc"] = FeatureSet(lambda wave: mfcc_utterance(wave, rate, cfg.mfcc_coefficients), MFCC_STEP,
                                       "MFCCs every 10 ms")
-        return sets, models
+        return sets, list(models.values())
 
     def write_features(self, feature_set: FeatureSet, corpus: Corpus, keys: list[str], folder: Path,
                        items: list[item_files.Item]) -> dict[str, int]:
@@ -241,48 +236,37 @@ class AbxProbe(Probe):
         return counts
 
     # ---- entry point ---------------------------------------------------------------------
-    def run(self, model, context: Any) -> dict[str, dict[str, float]]:
+    def run(self, model, harness: ProbeHarness) -> dict[str, dict[str, float]]:
         cfg = self.config
         started = time.monotonic()
         backend = backends.get_backend(cfg.backend)
         if backend.version() is None:
             raise UserError(f"the ABX backend {cfg.backend!r} needs {backend.distribution}, which is not "
                             f"installed: {backends.INSTALL}")
-        seed = getattr(context, "seed", 0)
-        corpus = self.corpus(context)
-        items, item_source = self.items(corpus, seed)
+        corpus = self.corpus(harness)
+        items, item_source = self.items(corpus, harness.seed)
         keys = sorted({i.file for i in items})
         conditions = [tuple(name.split("/")) for name in cfg.conditions]
-        sets, models = self.feature_sets(model, context, corpus)
-        modes = [m.training for m in models]
+        sets, models = self.feature_sets(model, harness, corpus)
         errors: dict[str, dict[str, float | None]] = {name: {} for name in cfg.conditions}
         scored: dict[str, int] = {}
-        try:
-            for m in models:
-                m.eval()
-            with tempfile.TemporaryDirectory(prefix="cpcframe-abx-") as tmp:
-                item_path = item_files.write_item_file(Path(tmp) / "items.item", items)
-                for name, feature_set in sets.items():
-                    counts = self.write_features(feature_set, corpus, keys, Path(tmp) / name, items)
-                    if backend.name == "libriabx2":
-                        spans = (frames.libri_light_span(i.onset, i.offset, feature_set.step, counts[i.file])
-                                 for i in items)
-                        scored[name] = sum(1 for start, end in spans if end > start)
-                        if not scored[name]:
-                            raise UserError(f"no ABX item is long enough to cover a frame of {name} features "
-                                            f"({1000 * feature_set.step:g} ms)")
-                    with torch.no_grad():
-                        result = backend.score(Path(tmp) / name, item_path, feature_set.step, conditions,
-                                               max_size_group=cfg.max_size_group, max_x_across=cfg.max_x_across,
-                                               seed=cfg.seed, device=str(getattr(context, "device", "cpu")))
-                    for (c, s), value in result.items():
-                        errors[backends.condition_name(c, s)][name] = None if math.isnan(value) else value
-                run_dir = getattr(context, "run_dir", None)
-                if run_dir is not None and Path(run_dir).is_dir() and not cfg.items:
-                    item_files.write_item_file(RunDir(run_dir).artifact(ITEM_ARTIFACT), items)
-        finally:
-            for m, mode in zip(models, modes):
-                m.train(mode)
+        with harness.eval_mode(*models), tempfile.TemporaryDirectory(prefix="cpcframe-abx-") as tmp:
+            item_path = item_files.write_item_file(Path(tmp) / "items.item", items)
+            for name, feature_set in sets.items():
+                counts = self.write_features(feature_set, corpus, keys, Path(tmp) / name, items)
+                if backend.name == "libriabx2":
+                    spans = (frames.libri_light_span(i.onset, i.offset, feature_set.step, counts[i.file])
+                             for i in items)
+                    scored[name] = sum(1 for start, end in spans if end > start)
+                    if not scored[name]:
+                        raise UserError(f"no ABX item is long enough to cover a frame of {name} features "
+                                        f"({1000 * feature_set.step:g} ms)")
+                with torch.no_grad():
+                    result = backend.score(Path(tmp) / name, item_path, feature_set.step, conditions,
+                                           max_size_group=cfg.max_size_group, max_x_across=cfg.max_x_across,
+                                           seed=cfg.seed, device=str(harness.device))
+                for (c, s), value in result.items():
+                    errors[backends.condition_name(c, s)][name] = None if math.isnan(value) else value
         report = {
             "errors": errors,
             "level": cfg.level,
@@ -298,9 +282,10 @@ class AbxProbe(Probe):
                         "chunk": cfg.chunk},
             "seconds": round(time.monotonic() - started, 2),
         }
-        run_dir = getattr(context, "run_dir", None)
-        if run_dir is not None and Path(run_dir).is_dir():
-            RunDir(run_dir).write_abx(report)
+        if harness.run_dir is not None and harness.run_dir.is_dir():
+            if not cfg.items:  # the generated items, for other ABX tools
+                item_files.write_item_file(harness.artifact(ITEM_ARTIFACT), items)
+            RunDir(harness.run_dir).write_abx(report)
         return results_of(report)
 
 

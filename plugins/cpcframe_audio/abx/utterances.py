@@ -8,7 +8,6 @@ corpora a model was not trained on.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cpcframe import DatasetRequest, UserError
+from cpcframe import UserError
 
 
 @attrs.frozen(eq=False)
@@ -42,25 +41,13 @@ class Corpus:
     label_file: Path | None = None
 
 
-def dataset_corpus(context: Any, split: str) -> Corpus:
-    """The run's dataset for ``split`` (``auto``: ``test`` when the dataset has one, else ``train``)."""
-    from cpcframe.plugins import default_registry
-
-    recipe = context.recipe
-    registry = getattr(context, "registry", None) or default_registry()
-
-    def build(name: str):
-        request = DatasetRequest(split=name, seed=recipe.seed, min_length=0, run_dir=context.run_dir)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # training already reported the corpus's problems
-            return recipe.data.dataset.build(registry, request=request)
-
-    dataset = build("train")
-    if split == "test" or (split == "auto" and getattr(dataset, "test_split_available", False)):
-        split = "test"
-        dataset = build("test")
-    else:
-        split = "train"
+def dataset_corpus(harness: Any, split: str) -> Corpus:
+    """The run's dataset for ``split`` (``auto``: ``test`` when the dataset has one, else ``train``),
+    every utterance of it (``min_length=0``)."""
+    recipe = harness.recipe
+    if split == "auto":
+        split = "test" if harness.has_test_split else "train"
+    dataset = harness.dataset(split, min_length=0)
     for attribute in ("keys", "groups", "speaker_ids", "lengths", "waveform", "sample_rate"):
         if not hasattr(dataset, attribute):
             raise UserError(f"ABX needs an audio corpus of utterances; data.dataset "
