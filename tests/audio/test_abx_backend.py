@@ -79,3 +79,14 @@ def test_scoring_leaves_python_random_alone(tmp_path):
     random.seed(7)
     score(folder, item_file)  # the dependency calls random.seed(3459) inside
     assert [random.random() for _ in range(3)] == expected
+
+
+def test_scores_do_not_depend_on_the_number_of_worker_processes(tmp_path):
+    folder, item_file, _, _ = corpus(tmp_path, utterances=2)
+    backend = backends.get_backend("libriabx2")
+    jobs = [(name, folder, STEP, cond) for name in ("a", "b") for cond in backends.CONDITIONS]
+    options = {"max_size_group": 3, "max_x_across": 1, "seed": 3459, "device": "cpu"}  # with sampling
+    serial = backends.score_jobs(backend, jobs, item_file, workers=1, **options)
+    assert list(serial) == [(job[0], job[3]) for job in jobs]
+    assert backends.score_jobs(backend, jobs, item_file, workers=2, **options) == serial
+    assert serial[("a", ("phone", "across"))] == serial[("b", ("phone", "across"))]

@@ -144,6 +144,36 @@ class FastABX:
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (LibriABX2(), FastABX())}
 
+#: One score to compute: ``(feature set, folder of its .npy files, frame step, condition)``.
+Job = tuple[str, Path, float, tuple[str, str]]
+
+
+def _score_job(backend: str, folder: Path, item_file: Path, step: float, condition: tuple[str, str],
+               options: dict) -> float:
+    """One job in a worker process (one thread each: the workers share the cores)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return BACKENDS[backend].score(folder, item_file, step, [condition], **options)[condition]
+
+
+def score_jobs(backend: Backend, jobs: Sequence[Job], item_file: Path, *, workers: int,
+               **options) -> dict[tuple[str, tuple[str, str]], float]:
+    """``{(feature set, condition): error}`` of every job; with ``workers > 1`` in that many
+    processes (each job seeds its own sampling, so the numbers do not depend on ``workers``)."""
+    if workers <= 1 or len(jobs) <= 1:
+        return {(name, cond): backend.score(folder, item_file, step, [cond], **options)[cond]
+                for name, folder, step, cond in jobs}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Across speakers and any context has the most triplets by far: start those first.
+    order = sorted(jobs, key=lambda job: (job[3] != ("phone", "across"), job[3][1] != "across"))
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {(name, cond): pool.submit(_score_job, backend.name, folder, item_file, step, cond, options)
+                   for name, folder, step, cond in order}
+        return {key: futures[key].result() for key in [(job[0], job[3]) for job in jobs]}
+
 
 def get_backend(name: str) -> Backend:
     if name not in BACKENDS:

@@ -27,6 +27,7 @@ the items and the frame steps that produced them.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -88,6 +89,8 @@ class AbxConfig:
             ``phones.txt`` beside the label file when there is one, else the class numbers.
         chunk: samples per encoded piece of an utterance (CPC_audio's ABX features use
             64000 = 4 s); 0 = each utterance whole.
+        workers: processes scoring the (feature set, condition) pairs at once; 0 = one per
+            CPU core, up to 4. The numbers do not depend on it.
         mfcc_coefficients: cepstra of the MFCC baseline (with deltas: 3x as many features).
     """
 
@@ -111,6 +114,7 @@ class AbxConfig:
     phone_names: str = ""
     chunk: int = attrs.field(default=64000, validator=validators.non_negative)
     mfcc_coefficients: int = attrs.field(default=13, validator=validators.positive)
+    workers: int = attrs.field(default=0, validator=validators.non_negative)
 
 
 @attrs.frozen
@@ -252,6 +256,7 @@ class AbxProbe(Probe):
         scored: dict[str, int] = {}
         with harness.eval_mode(*models), tempfile.TemporaryDirectory(prefix="cpcframe-abx-") as tmp:
             item_path = item_files.write_item_file(Path(tmp) / "items.item", items)
+            jobs: list[backends.Job] = []
             for name, feature_set in sets.items():
                 counts = self.write_features(feature_set, corpus, keys, Path(tmp) / name, items)
                 if backend.name == "libriabx2":
@@ -261,12 +266,14 @@ class AbxProbe(Probe):
                     if not scored[name]:
                         raise UserError(f"no ABX item is long enough to cover a frame of {name} features "
                                         f"({1000 * feature_set.step:g} ms)")
-                with torch.no_grad():
-                    result = backend.score(Path(tmp) / name, item_path, feature_set.step, conditions,
-                                           max_size_group=cfg.max_size_group, max_x_across=cfg.max_x_across,
-                                           seed=cfg.seed, device=str(harness.device))
-                for (c, s), value in result.items():
-                    errors[backends.condition_name(c, s)][name] = None if math.isnan(value) else value
+                jobs += [(name, Path(tmp) / name, feature_set.step, cond) for cond in conditions]
+            workers = cfg.workers or min(4, os.cpu_count() or 1)
+            with torch.no_grad():
+                result = backends.score_jobs(backend, jobs, item_path, workers=workers,
+                                             max_size_group=cfg.max_size_group, max_x_across=cfg.max_x_across,
+                                             seed=cfg.seed, device=str(harness.device))
+            for (name, (c, s)), value in result.items():
+                errors[backends.condition_name(c, s)][name] = None if math.isnan(value) else value
         report = {
             "errors": errors,
             "level": cfg.level,
@@ -279,7 +286,7 @@ class AbxProbe(Probe):
                       **({"with_frames": scored} if scored else {})},
             "utterances": corpus.source,
             "options": {"max_size_group": cfg.max_size_group, "max_x_across": cfg.max_x_across, "seed": cfg.seed,
-                        "chunk": cfg.chunk},
+                        "chunk": cfg.chunk, "workers": workers},
             "seconds": round(time.monotonic() - started, 2),
         }
         if harness.run_dir is not None and harness.run_dir.is_dir():
