@@ -28,7 +28,7 @@ TINY_QUICKSTART = ("data.dataset.speakers=3", "data.dataset.utterances_per_speak
                    "data.dataset.min_seconds=1.5", "data.dataset.max_seconds=2.0", "data.dataset.test_fraction=0.5",
                    "data.dataset.lexicon_size=8", "data.dataset.cache_dtype=float32", "data.batch_size=4", "model.encoder.hidden=32",
                    "model.context.hidden_size=32", "train.steps=3", "train.checkpoint_every=3",
-                   "train.validate_every=0", 'probe={ name = "abx", max_size_group = 4 }')
+                   "train.validate_every=0", 'probe={ name = "abx", max_size_group = 4, workers = 1 }')
 GROUP = 4
 
 

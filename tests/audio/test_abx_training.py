@@ -27,7 +27,7 @@ def records(run):
 def test_validate_probe_logs_abx_and_leaves_training_alone(tmp_path):
     plain, with_abx = tmp_path / "plain", tmp_path / "abx"
     assert main(run_args(QUICKSTART, plain, *TINY) + ["--no-probe"]) == 0
-    probe = ('train.validate_probe={ name = "abx", max_items = 60, '
+    probe = ('train.validate_probe={ name = "abx", max_items = 60, workers = 1, '
              'conditions = ["phone/within", "phone/across"] }')
     assert main(run_args(QUICKSTART, with_abx, *TINY, probe) + ["--no-probe"]) == 0
     validated = [r for r in records(with_abx) if "val/loss" in r]
