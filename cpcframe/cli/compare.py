@@ -8,6 +8,8 @@ what each run directory already holds, nothing is recomputed:
   ``val/loss``, ``val/acc``),
 * every probe accuracy of ``probe.json`` as a ``task/features`` column (``phone/cpc``,
   ``speaker/random_init``, ``classification/amdim_mlp``),
+* every ABX error of ``abx.json`` (``cpcframe abx``) as an ``abx/condition/features``
+  column (``abx/triphone/within/cpc``, ``abx/phone/across/mfcc``),
 * with ``--show``, recipe values by key path from the run's ``recipe.toml``
   (``--show model.critic.steps --show loss.negatives``).
 """
@@ -59,6 +61,9 @@ def collect(run_dir: str | Path, show: list[str]) -> dict[str, Any]:
     for task, scores in run.read_probe_results().items():
         for features, accuracy in scores.items():
             row[f"{task}/{features}"] = accuracy
+    for condition, errors in run.read_abx().get("errors", {}).items():
+        for features, error in errors.items():
+            row[f"abx/{condition}/{features}"] = error
     return row
 
 
@@ -66,7 +71,7 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        if "/" in key and not key.startswith("val/"):  # a probe accuracy: percent, as `probe` prints
+        if "/" in key and not key.startswith("val/"):  # a probe accuracy or ABX error: percent
             return f"{100 * value:.1f}"
         return f"{value:.4f}" if "loss" in key else f"{value:.3f}"
     return str(value)
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2))
         return 0
     print(table.format_table(columns, [[_cell(c, r.get(c)) for c in columns] for r in rows]))
-    if any("/" in c and not c.startswith("val/") for c in columns):
+    if any("/" in c and not c.startswith(("val/", "abx/")) for c in columns):
         print("(probe accuracies in %)")
+    if any(c.startswith("abx/") for c in columns):
+        print("(ABX errors in %: lower is better, 50 is chance)")
     return 0

@@ -45,7 +45,8 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
         recipe = read_recipe_data(RunDir(run_dir).recipe)  # already validated by run_probe
         apply_overrides(recipe, [parse_override(o) for o in overrides])
         name = recipe["probe"]["name"]
-        print(f"probe {name} on {run_dir} (accuracy, %):")
+        what = "ABX error" if name == "abx" else "accuracy"  # ABX scores errors, not accuracies
+        print(f"probe {name} on {run_dir} ({what}, %):")
         print(format_table(results))
     return results
 

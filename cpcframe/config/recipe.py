@@ -80,6 +80,9 @@ class TrainSection:
         validate_every: steps between validations on the dataset's ``"test"`` split
             (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).
         validate_batches: batches per validation (the same ones every time).
+        validate_probe: ``[train.validate_probe]``, a registered probe also run at every
+            validation (e.g. ``abx`` with ``max_items``), its results logged as
+            ``val/<task>/<features>`` (none by default).
         checkpoint_every: steps between checkpoints (one at the end too).
         checkpoint_minutes: also checkpoint when this many minutes passed since the last
             one (0 = off): bounds the work a hard kill (node failure, out of memory) loses
@@ -103,6 +106,7 @@ class TrainSection:
     log_every: int = attrs.field(default=10, validator=positive)
     validate_every: int = attrs.field(default=0, validator=non_negative)
     validate_batches: int = attrs.field(default=10, validator=positive)
+    validate_probe: Optional[ComponentSpec] = component_field("probe", optional=True)
     checkpoint_every: int = attrs.field(default=500, validator=positive)
     checkpoint_minutes: float = attrs.field(default=0.0, validator=non_negative)
     gather_negatives: bool = True

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cpcframe.runs.atomic import publish_dir, write_atomic, write_text_atomic
 from cpcframe.runs.embedding import EmbedResult, embed_file, embed_files
 from cpcframe.runs.features import FORMATS, load_features, save_features
+from cpcframe.runs.features import load_per_file, save_per_file
 from cpcframe.runs.layout import RunDir
 from cpcframe.runs.state import load_state, save_state
 from cpcframe.runs.weights import load_weights, save_weights
@@ -43,4 +44,5 @@ __all__ = [
     "EmbedResult", "FORMATS", "LoadedModel", "RunDir", "embed_file", "embed_files", "load_features",
     "load_run", "load_state", "load_weights", "publish_dir", "save_features", "save_state",
     "save_weights", "write_atomic", "write_text_atomic",
+    "load_per_file", "save_per_file",
 ]

@@ -13,6 +13,7 @@ A run directory written by ``cpcframe run`` holds:
                            (``"count"`` instead of a key for items a dataset cannot name)
 ``probe.json``             probe accuracies, ``{task: {features: accuracy}}``
 ``probe_<name>_details.json``  a probe's own details (:meth:`RunDir.probe_details`)
+``abx.json``               ABX errors with the backend, slicing convention and items (``cpcframe abx``)
 ``<artifact>``             a plugin's own file or folder (:meth:`RunDir.artifact`), e.g.
                            the text plugin's ``tokenizer/``, the image probe's ``pictures/``
 ``.lock``                  held by the process writing into the directory
@@ -46,9 +47,10 @@ CURVES = "curves.png"
 SUMMARY = "summary.json"
 PROBE = "probe.json"
 SKIPPED = "skipped.jsonl"
+ABX = "abx.json"
 LOCK = ".lock"
 #: The files of the run itself; an artifact may not take one of these names.
-RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, SKIPPED, LOCK)
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, SKIPPED, LOCK)
 #: Files only the lock holder writes: their temporaries are orphans whatever their age.
 _LOCKED_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, SKIPPED)
 #: Other temporaries (a probe writing without the lock) count as orphans after this long.
@@ -66,7 +68,8 @@ class RunDir:
 
     Attributes:
         root: the directory.
-        recipe, weights, checkpoint, metrics, curves, summary, probe, skipped, lock_file:
+        recipe, weights, checkpoint, metrics, curves, summary, probe, abx, skipped,
+            lock_file:
             the paths of its files (see the module docstring).
     """
 
@@ -85,6 +88,7 @@ class RunDir:
     summary = property(lambda self: self.root / SUMMARY)
     probe = property(lambda self: self.root / PROBE)
     skipped = property(lambda self: self.root / SKIPPED)
+    abx = property(lambda self: self.root / ABX)
     lock_file = property(lambda self: self.root / LOCK)
 
     def probe_details(self, probe: str) -> Path:
@@ -159,6 +163,14 @@ class RunDir:
 
     def write_probe_results(self, results: dict[str, dict[str, float]]) -> Path:
         return self.write_json(self.probe, results)
+
+    def read_abx(self) -> dict[str, Any]:
+        """``abx.json`` (``{}`` before ``cpcframe abx`` ran): ``{"errors": {condition:
+        {features: error}}, "backend": ..., ...}``."""
+        return self.read_json(self.abx) or {}
+
+    def write_abx(self, report: dict[str, Any]) -> Path:
+        return self.write_json(self.abx, report)
 
     def write_probe_details(self, probe: str, details: Any) -> Path:
         return self.write_json(self.probe_details(probe), details)

@@ -75,6 +75,14 @@ class Validator:
                             "(or set train.validate_every = 0)") from None
         check_batch_fits(recipe, len(self.dataset), split="test", world_size=dist.world_size)
         self._loader()  # fail now, not after hours of training, when the split cannot be batched
+        self.probe, self.harness = None, None
+        if recipe.train.validate_probe is not None:  # e.g. ABX on a subsample of the items
+            from cpcframe.probing.harness import ProbeHarness
+
+            spec = recipe.train.validate_probe
+            self.probe = spec.build(registry)
+            self.harness = ProbeHarness(None, recipe, device, baselines=False, registry=registry,
+                                        options=spec.config)
 
     def _loader(self):
         train = self.recipe.train
@@ -106,4 +114,15 @@ class Validator:
         finally:
             model.train(was_training)
         local = {f"val/{k}": float(np.mean(v)) for k, v in values.items()}
+        if self.probe is not None:
+            local.update(self._probe(model))
         return self.dist.mean_metrics(local)
+
+    def _probe(self, model: ContrastiveModel) -> dict[str, float]:
+        """``train.validate_probe``'s results as ``val/<task>/<features>``; every process runs it
+        (deterministic), in eval mode, with the random number generators left as they were."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), self.harness.eval_mode(model):
+            results = self.probe.run(model, self.harness)
+        return {f"val/{task}/{name}": float(value) for task, scores in results.items()
+                for name, value in scores.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from cpcframe import hookimpl
 
 from cpcframe_audio import encoders, probe, views
+from cpcframe_audio.abx import probe as abx_probe
 from cpcframe_audio.data import hf_audio, librispeech, synthetic
 
 
@@ -32,3 +33,4 @@ def register_datasets(register):
 @hookimpl
 def register_probes(register):
     register("speech", probe.build_speech_probe, probe.SpeechProbeConfig)
+    register("abx", abx_probe.build_abx_probe, abx_probe.AbxConfig)

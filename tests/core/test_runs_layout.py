@@ -19,7 +19,7 @@ from testpaths import ROOT
 #: The names saved runs use; changing one breaks every run made before.
 FILES = {"recipe": "recipe.toml", "weights": "model.safetensors", "checkpoint": "checkpoint.pt",
          "metrics": "metrics.jsonl", "curves": "curves.png", "summary": "summary.json",
-         "probe": "probe.json", "skipped": "skipped.jsonl", "lock_file": ".lock"}
+         "probe": "probe.json", "skipped": "skipped.jsonl", "abx": "abx.json", "lock_file": ".lock"}
 
 
 def test_file_names_of_a_run(tmp_path):
@@ -46,6 +46,14 @@ def test_probe_results_round_trip_and_leave_no_temporaries(tmp_path):
     assert run.read_probe_results() == {"phone": {"cpc": 0.5}}
     assert json.loads(run.probe_details("speech").read_text()) == {"folds": 5}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.json", "probe_speech_details.json"]
+
+
+def test_abx_results_round_trip(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.read_abx() == {}
+    report = {"errors": {"triphone/within": {"cpc": 0.1, "mfcc": None}}, "backend": {"name": "libriabx2"}}
+    run.write_abx(report)
+    assert run.read_abx() == report and json.loads((tmp_path / "abx.json").read_text()) == report
 
 
 def test_unreadable_json_and_a_missing_recipe_are_user_errors(tmp_path):

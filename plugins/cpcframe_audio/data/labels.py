@@ -56,6 +56,7 @@ class LabelStore:
     Attributes:
         without_audio: label lines whose utterance is not in the corpus.
         classes: ``1 + max label`` over the file.
+        source: the label file that was parsed (``None`` for stores of older caches).
     """
 
     def __init__(self, path: Path):
@@ -64,6 +65,7 @@ class LabelStore:
         self.without_audio: int = info["without_audio"]
         self.without_audio_examples: list[str] = info["without_audio_examples"]
         self.classes: int = info["classes"]
+        self.source: str | None = info.get("source")
         self.offsets = np.load(self.path / "offsets.npy")
         self.lengths = np.load(self.path / "lengths.npy")
         self._values: np.ndarray | None = None
