@@ -66,7 +66,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0) and EXIT_USER_ERROR
     debug = getattr(args, "debug", False) or os.environ.get("CPCFRAME_DEBUG") == "1"
-    from cpcframe.training.stop import StopRequest, StopSignal
+    from cpcframe.stopping import StopRequest, StopSignal
 
     # Ctrl-C and SIGTERM are answered in every phase of the command (set-up, data
     # preparation, training, the final probe), not only while training.

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--no-probe", action="store_true", help="skip the recipe's [probe] at the end")
     p.add_argument("--baselines", action="store_true", help="probe baselines too (random init, ...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true", help="do not write RUN_DIR/report.html at the end")
     p.set_defaults(func=run)
 
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))
     if recipe.probe is not None and not args.no_probe:
         from cpcframe.cli.probe import probe_run
-        from cpcframe.training.stop import StopSignal, active_stop_request
+        from cpcframe.stopping import StopSignal, active_stop_request
 
         stop = active_stop_request()
         try:
@@ -101,4 +102,20 @@ def run(args: argparse.Namespace) -> int:
             raise StopSignal(exc.reason, "the final probe",
                              f"training finished and was saved in {run_dir.root}; probe it with: "
                              f"cpcframe probe {run_dir.root}") from None
+    if not args.no_report:
+        write_run_report(run_dir.root)
     return 0
+
+
+def write_run_report(root) -> None:
+    """``report.html`` at the end of a run; a report that cannot be made costs a warning, not
+    the run (``cpcframe report RUN_DIR`` remakes it)."""
+    import sys
+
+    from cpcframe.report import write_report
+
+    try:
+        print(f"report: {write_report(root)}")
+    except Exception as exc:  # the run is saved; the page is a convenience
+        print(f"cpcframe: warning: no report.html ({type(exc).__name__}: {exc}); "
+              f"make it with: cpcframe report {root}", file=sys.stderr)

@@ -355,7 +355,7 @@ def model_card(facts: CardFacts) -> str:
                   "the frozen features. `random_init` is the same architecture untrained; other columns "
                   "are the probe's baselines (e.g. `mfcc`).", "", probe_table(probe), ""]
     if abx is not None:
-        parts += ["ABX discriminability (error rates as in `abx.json`):", "", abx_table(abx), ""]
+        parts += [f"ABX discriminability (error rates as in `{ABX}`):", "", abx_table(abx), ""]
     if folder.curves.is_file():
         parts += ["## Training curves", "", f"![training curves]({folder.curves.name})", ""]
     parts += ["## How to use", "", usage(facts), ""]

@@ -24,16 +24,13 @@ folder is itself a run directory for :func:`cpcframe.load` (recipe and weights).
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from cpcframe.runs.layout import RunDir
+from cpcframe.runs.layout import ABX, RunDir  # ABX: the run file, named by the runs wing
 
 CARD = "README.md"
 MANIFEST = "cpcframe.json"
 EXPERT = "expert.py"
 REQUIREMENTS = "requirements.txt"
-#: Written by ``cpcframe abx`` (issue 11) into the run directory; shown when present.
-ABX = "abx.json"
 #: The files the export writes itself (a run's file of one of these names is replaced).
 BUNDLE_FILES = (CARD, MANIFEST, EXPERT, REQUIREMENTS)
 
@@ -58,4 +55,4 @@ class ExportDir(RunDir):
 
 def abx_results(run: RunDir) -> object:
     """The run's ``abx.json`` (``None`` when it has none)."""
-    return run.read_json(Path(run.root) / ABX)
+    return run.read_json(run.abx)

@@ -19,12 +19,12 @@ import attrs
 
 from cpcframe.errors import UserError
 from cpcframe.report import cost, figures, tables
+from cpcframe.runs.layout import RunDir
 from cpcframe.report.feature_maps import FeatureMap, feature_map, matching_pictures
 from cpcframe.report.recipes import differing_keys
 from cpcframe.report.rundata import FILES, RunData, read_run
 from cpcframe.report.steps import StepRow, step_names, step_rows
 
-REPORT = "report.html"
 
 
 @attrs.frozen
@@ -147,7 +147,7 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, maps: bool 
             ``cpcframe report --watch``.
     """
     from cpcframe.report.render import render
-    from cpcframe.runs.storage import write_atomic
+    from cpcframe.runs.atomic import write_atomic
 
     html = render(report_context(run_dirs, maps=maps, method=method, refresh=refresh))
     path = Path(out)
@@ -164,4 +164,4 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, *, maps: bool 
 
 def write_report(run_dir: str | Path, *, maps: bool = True) -> Path:
     """``RUN_DIR/report.html`` of one run (what ``cpcframe run`` writes at the end)."""
-    return build_report([run_dir], Path(run_dir) / REPORT, maps=maps)
+    return build_report([run_dir], RunDir(run_dir).report, maps=maps)

@@ -8,6 +8,7 @@ A run directory written by ``cpcframe run`` holds:
 ``checkpoint.pt``          the training state for ``--resume`` (tensors and plain values)
 ``metrics.jsonl``          one JSON record per logged step
 ``curves.png``             the training curves
+``report.html``            the run report (``cpcframe report``)
 ``summary.json``           final step, metrics, seconds, skipped items (counts by reason)
 ``skipped.jsonl``          every item training left out: ``{"split", "reason", "key"}``
                            (``"count"`` instead of a key for items a dataset cannot name)
@@ -44,13 +45,14 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
+REPORT = "report.html"
 SUMMARY = "summary.json"
 PROBE = "probe.json"
 SKIPPED = "skipped.jsonl"
 ABX = "abx.json"
 LOCK = ".lock"
 #: The files of the run itself; an artifact may not take one of these names.
-RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, SKIPPED, LOCK)
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, SKIPPED, REPORT, LOCK)
 #: Files only the lock holder writes: their temporaries are orphans whatever their age.
 _LOCKED_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, SKIPPED)
 #: Other temporaries (a probe writing without the lock) count as orphans after this long.
@@ -68,8 +70,8 @@ class RunDir:
 
     Attributes:
         root: the directory.
-        recipe, weights, checkpoint, metrics, curves, summary, probe, abx, skipped,
-            lock_file:
+        recipe, weights, checkpoint, metrics, curves, report, summary, probe, abx,
+            skipped, lock_file:
             the paths of its files (see the module docstring).
     """
 
@@ -85,6 +87,7 @@ class RunDir:
     checkpoint = property(lambda self: self.root / CHECKPOINT)
     metrics = property(lambda self: self.root / METRICS)
     curves = property(lambda self: self.root / CURVES)
+    report = property(lambda self: self.root / REPORT)
     summary = property(lambda self: self.root / SUMMARY)
     probe = property(lambda self: self.root / PROBE)
     skipped = property(lambda self: self.root / SKIPPED)

@@ -15,8 +15,8 @@ What an operator can rely on:
 
 * a stop (Ctrl-C, or SIGTERM to the whole job, loader workers included) in any phase ends
   the run cleanly: in the loop after the step, with a checkpoint (``TrainingInterrupted``),
-  elsewhere at once (:class:`~cpcframe.training.stop.StopSignal`); see
-  :mod:`cpcframe.training.stop`;
+  elsewhere at once (:class:`~cpcframe.stopping.StopSignal`); see
+  :mod:`cpcframe.stopping`;
 * a checkpoint holds finite weights: one that would not is refused and the previous one
   kept (``TrainingDiverged``); its weights file and state file are written together and
   record their step;
@@ -61,7 +61,7 @@ from cpcframe.training.resume import (Change, apply_optimizer_settings, check_ch
                                       misfit_error, recipe_changes)
 from cpcframe.training.skips import SkipLog
 from cpcframe.training.state import TrainState, create_train_state
-from cpcframe.training.stop import StopRequest, StopSignal, active_stop_request
+from cpcframe.stopping import StopRequest, StopSignal, active_stop_request
 from cpcframe.training.validation import Validator
 
 

@@ -4,7 +4,6 @@ user meets, the per-file feature export, and real LibriSpeech when ``../shared/d
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

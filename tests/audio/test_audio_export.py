@@ -43,7 +43,8 @@ from testpaths import cli_env
 #: on 500 frames (seconds on 2 cores); its probe table is what the card must show.
 SHORT = ("data.dataset.speakers=4", "data.dataset.utterances_per_speaker=6", "data.dataset.min_seconds=0.5",
          "data.dataset.max_seconds=1.0", "data.views.window=1600", "data.batch_size=4", "train.steps=4",
-         "train.validate_every=0", "probe.max_frames=500", "probe.max_iter=10")
+         "train.validate_every=0", "probe.max_frames=500", "probe.iterations=10",
+         "loss.num_negatives=32")  # 4 windows of 10 latents: at most 39 negatives
 LENGTHS = (16000, 12345, 8000, 16000, 3210)  # two of equal length: encoded together
 HOP = 160
 S3PRL_TOLERABLE_SEQLEN_DIFF = 5

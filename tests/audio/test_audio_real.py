@@ -56,7 +56,7 @@ def test_paper_recipe_trains_and_probes_on_real_librispeech(tmp_path, capsys):
     sets = (f"data.dataset.root={REAL_DATA / 'test_db'}", "data.dataset.split_list=",
             "data.dataset.test_split_list=", f"data.dataset.phone_labels={REAL_DATA / 'phone_labels.txt'}",
             "train.steps=2", "data.batch_size=2", "data.num_workers=0", "train.device=cpu",
-            "probe.max_iter=20", "train.validate_every=0", "probe.mlp.hidden=64", "probe.mlp.epochs=2", "probe.mlp.min_steps=10")
+            "probe.iterations=20", "train.validate_every=0", "probe.mlp.hidden=64", "probe.mlp.epochs=2", "probe.mlp.min_steps=10")
     assert main(run_args(LIBRISPEECH_RECIPE, out, *sets)) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 2 and math.isfinite(summary["metrics"]["loss"]) and summary["skipped"] == {}

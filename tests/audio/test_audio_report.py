@@ -56,7 +56,7 @@ validate_batches = 1
 [probe]
 name = "speech"
 baselines = true
-max_iter = 20
+iterations = 20
 max_frames = 2000
 """
 

@@ -18,7 +18,7 @@ from testpaths import ROOT
 
 #: The names saved runs use; changing one breaks every run made before.
 FILES = {"recipe": "recipe.toml", "weights": "model.safetensors", "checkpoint": "checkpoint.pt",
-         "metrics": "metrics.jsonl", "curves": "curves.png", "summary": "summary.json",
+         "metrics": "metrics.jsonl", "curves": "curves.png", "report": "report.html", "summary": "summary.json",
          "probe": "probe.json", "skipped": "skipped.jsonl", "abx": "abx.json", "lock_file": ".lock"}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from cpcframe.runs import load_state
 from cpcframe.runs.weights import weights_step
-from cpcframe.training.stop import StopRequest, StopSignal
+from cpcframe.stopping import StopRequest, StopSignal
 
 from testpaths import ROOT, TESTS, cli_env
 

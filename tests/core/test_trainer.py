@@ -193,7 +193,7 @@ def test_checkpoint_minutes_adds_time_based_checkpoints(registry, tmp_path, minu
 
 
 def test_stop_request_handlers_are_installed_and_restored():
-    from cpcframe.training.stop import StopRequest
+    from cpcframe.stopping import StopRequest
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with StopRequest() as stop:

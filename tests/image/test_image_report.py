@@ -21,7 +21,7 @@ from testpaths import ROOT
 RECIPE = ROOT / "recipes" / "quickstart_image.toml"
 #: 6 steps of 8 images of 4 x 15 shapes (12 held out), 2 pictures: seconds on one core.
 SHORT = ("train.steps=6", "data.batch_size=8", "train.log_every=1", "train.checkpoint_every=6",
-         "probe.pictures=2", "probe.max_iter=20")
+         "probe.pictures=2", "probe.iterations=20")
 
 
 @pytest.fixture(scope="module")
