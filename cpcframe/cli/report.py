@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
     p = sub.add_parser("report", parents=parents, help="an HTML report of runs: curves, probes, feature maps")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by cpcframe run")
-    p.add_argument("--out", help="the HTML file (default: RUN_DIR/report.html for one run, report.html for several)")
+    p.add_argument("--out", help="the HTML file (default: the report file in RUN_DIR for one run, in the current folder for several)")
     p.add_argument("--map", dest="method", choices=METHODS, default="auto",
                    help="projection of the feature maps: auto (UMAP, else t-SNE, else PCA), umap, tsne, pca")
     p.add_argument("--no-maps", action="store_true",
@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 
 def default_out(run_dirs: list[str]) -> Path:
-    from cpcframe.report.build import REPORT
+    from cpcframe.runs.layout import REPORT
 
     return Path(run_dirs[0]) / REPORT if len(run_dirs) == 1 else Path(REPORT)
 

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--no-probe", action="store_true", help="skip the recipe's [probe] at the end")
     p.add_argument("--baselines", action="store_true", help="probe baselines too (random init, ...)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--no-report", action="store_true", help="do not write RUN_DIR/report.html at the end")
+    p.add_argument("--no-report", action="store_true", help="do not write the run report (cpcframe report) at the end")
     p.set_defaults(func=run)
 
 
@@ -117,5 +117,5 @@ def write_run_report(root) -> None:
     try:
         print(f"report: {write_report(root)}")
     except Exception as exc:  # the run is saved; the page is a convenience
-        print(f"cpcframe: warning: no report.html ({type(exc).__name__}: {exc}); "
+        print(f"cpcframe: warning: no run report ({type(exc).__name__}: {exc}); "
               f"make it with: cpcframe report {root}", file=sys.stderr)

@@ -11,7 +11,7 @@
 * :mod:`~cpcframe.report.feature_sources`: held-out features per modality;
 * :mod:`~cpcframe.report.projection`: UMAP, t-SNE or PCA to 2-D;
 * :mod:`~cpcframe.report.feature_maps`: the feature map and AMDIM's matching-score pictures;
-* :mod:`~cpcframe.report.render`: the Jinja2 template (``templates/report.html.j2``);
+* :mod:`~cpcframe.report.render`: the Jinja2 template (``templates/page.html.j2``);
 * :mod:`~cpcframe.report.build`: all of it into one file.
 """
 

@@ -1,4 +1,4 @@
-"""HTML from the report's data through a Jinja2 template (``templates/report.html.j2``).
+"""HTML from the report's data through a Jinja2 template (``templates/page.html.j2``).
 
 Autoescaping is on: run names, recipe text and error messages go into the page as text.
 The page is self-contained: inline CSS, images as data URIs, no script, no external link.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE = "report.html.j2"
+TEMPLATE = "page.html.j2"
 
 
 def environment():

@@ -22,7 +22,7 @@ from cpcframe.runs.layout import RunDir
 
 #: Files of a run that the core's RunDir does not name (yet): ABX results (issue 11) and
 #: the image probe's matching-score pictures. The others' names come from RunDir.
-ABX = "abx.json"
+from cpcframe.runs.layout import ABX  # noqa: E402,F401  (named by the runs wing)
 PICTURES = "pictures"
 #: The run's file names as the runs wing spells them (``FILES.summary.name``).
 FILES = RunDir("")
