@@ -17,6 +17,21 @@ from types import SimpleNamespace
 from typing import Any
 
 
+def train_toy_run(run: Path, name: str = "toy_model") -> Path:
+    """A 2-step run of the toy plugin's recipe at ``run``: what the export tests export."""
+    from cpcframe.config.loader import load_recipe
+    from cpcframe.plugins import default_registry
+    from cpcframe.runs import RunDir
+    from cpcframe.training.trainer import Trainer
+
+    from testpaths import TESTS
+
+    registry = default_registry()
+    recipe = load_recipe(TESTS / "core" / "toy_recipe.toml", registry, ["train.steps=2", f"name={name}"])
+    Trainer(recipe, registry, RunDir(run), progress=False).run()
+    return run
+
+
 def cache_folder(cache: Path, repo_id: str) -> Path:
     return Path(cache) / ("models--" + repo_id.replace("/", "--"))
 

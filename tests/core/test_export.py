@@ -18,7 +18,6 @@ import torch
 
 import cpcframe
 from cpcframe.cli import main
-from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
 from cpcframe.export import bundle
 from cpcframe.export.bundle import export_run
@@ -28,12 +27,10 @@ from cpcframe.export.plugin_check import missing_plugins_message
 from cpcframe.plugins import build_registry, make_plugin_manager
 from cpcframe.runs import RunDir, load_weights
 from cpcframe.runs.loading import load_run
-from cpcframe.training.trainer import Trainer
 
-from exporting import front_matter, markdown_tables, table_with
-from testpaths import ROOT, TESTS, cli_env
+from exporting import front_matter, markdown_tables, table_with, train_toy_run
+from testpaths import ROOT, cli_env
 
-TOY = TESTS / "core" / "toy_recipe.toml"
 #: A result file in the shape ``cpcframe abx`` (issue 11) is expected to write.
 ABX = {"backend": "libriabx2", "level": "context",
        "within": {"triphone": 0.1234, "phone": 0.0812}, "across": {"triphone": 0.2011, "phone": 0.1507}}
@@ -41,12 +38,7 @@ ABX = {"backend": "libriabx2", "level": "context",
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from cpcframe.plugins import default_registry
-
-    registry = default_registry()
-    run = tmp_path_factory.mktemp("toy") / "run"
-    Trainer(load_recipe(TOY, registry, ["train.steps=2", "name=toy_model"]), registry, RunDir(run),
-            progress=False).run()
+    run = train_toy_run(tmp_path_factory.mktemp("toy") / "run")
     RunDir(run).write_probe_results({"groups": {"cpc": 0.75, "random_init": 0.5}})
     (run / "abx.json").write_text(json.dumps(ABX))
     (run / "notes").mkdir()

@@ -19,20 +19,17 @@ import torch
 
 import cpcframe
 from cpcframe.cli import main
-from cpcframe.config.loader import load_recipe
 from cpcframe.errors import UserError
 from cpcframe.export.hub import locate_model, looks_like_hub_id
 from cpcframe.export.push import push_run
 from cpcframe.runs import RunDir, save_weights
-from cpcframe.training.trainer import Trainer
 
-from exporting import LocalHub, cache_folder, publish_to_cache
-from testpaths import ROOT, TESTS, cli_env
+from exporting import LocalHub, cache_folder, publish_to_cache, train_toy_run
+from testpaths import ROOT, cli_env
 
 hub = pytest.importorskip("huggingface_hub")
 import huggingface_hub.constants  # noqa: E402 - not imported by the package itself
 import huggingface_hub.errors  # noqa: E402,F401 - hub.errors below
-TOY = TESTS / "core" / "toy_recipe.toml"
 
 
 @pytest.fixture(autouse=True)
@@ -49,12 +46,7 @@ def offline_hub(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from cpcframe.plugins import default_registry
-
-    registry = default_registry()
-    run = tmp_path_factory.mktemp("toy") / "run"
-    Trainer(load_recipe(TOY, registry, ["train.steps=2", "name=toy_model"]), registry, RunDir(run),
-            progress=False).run()
+    run = train_toy_run(tmp_path_factory.mktemp("toy") / "run")
     return run
 
 
