@@ -41,6 +41,7 @@ from cpcframe._version import __version__
 from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader, build_view_sampler
 from cpcframe.config.loader import dump_recipe, load_recipe
+from cpcframe.config.paths import check_paths
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
@@ -130,6 +131,7 @@ class Trainer:
         checkpoint's state when resuming (else a fresh ``metrics.jsonl``)."""
         r = self.recipe
         self.stop.enter_phase("set-up")
+        check_paths(r)  # every missing corpus folder or list at once, before anything is built
         if self.resume:
             self.changes = self._resume_changes()
         self.device = self.dist.device if self.dist.enabled else resolve_device(r.train.device)
@@ -143,6 +145,8 @@ class Trainer:
         self.dataset = build_dataset(r, self.registry, split="train", run_dir=self.run_dir.root,
                                      view_sampler=self.view_sampler)
         self.stop.enter_phase("set-up")
+        if self.dist.is_main:  # what was loaded, before minutes of training on it
+            print(f"cpcframe: training data ({r.data.dataset.name}): {self.dataset.describe()}", file=sys.stderr)
         check_batch_fits(r, len(self.dataset), world_size=self.dist.world_size)
         self.skips = SkipLog(self.dataset, "train")
         self.state = create_train_state(r, self.registry, self.device, self.dist,
