@@ -90,13 +90,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     acc = summary.metrics.get("acc")
     loss = summary.metrics.get("loss")
-    parts = [f"trained {summary.step} steps in {summary.seconds:.1f}s"]
+    parts = [f"trained {summary.step} steps in {summary.seconds:.1f}s"
+             + (f" ({summary.session_steps} of them now, in {summary.session_seconds:.1f}s, "
+                f"resumed at step {summary.resumed_at})" if summary.resumed_at else "")]
     if loss is not None:
         parts.append(f"loss {loss:.4f}")
     if acc is not None:
         parts.append(f"acc {acc:.3f}")
     if "val/loss" in summary.metrics:
         parts.append(f"validation loss {summary.metrics['val/loss']:.4f} acc {summary.metrics['val/acc']:.3f}")
+    learning = summary.learning.get("status")
+    if learning in ("not_learning", "collapsed"):
+        parts.append("NOT LEARNING (accuracy at chance" + (", latents collapsed)" if learning == "collapsed" else ")"))
     print(", ".join(parts) + f" -> {run_dir.root}")
     if summary.skipped:
         print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))

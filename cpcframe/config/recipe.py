@@ -88,6 +88,10 @@ class TrainSection:
             one (0 = off): bounds the work a hard kill (node failure, out of memory) loses
             when steps are slow.
         gather_negatives: in distributed runs, draw negatives from the global batch.
+        plateau_steps: from this step on, a training accuracy still below twice chance
+            (or collapsed, near-constant latents) is reported as a run that is not
+            learning: a warning with what to try, the progress bar and ``summary.json``
+            (``learning``) say so (0 = never; :mod:`cpcframe.training.learning`).
     """
 
     steps: int = attrs.field(default=1000, validator=positive)
@@ -110,6 +114,7 @@ class TrainSection:
     checkpoint_every: int = attrs.field(default=500, validator=positive)
     checkpoint_minutes: float = attrs.field(default=0.0, validator=non_negative)
     gather_negatives: bool = True
+    plateau_steps: int = attrs.field(default=500, validator=non_negative)
 
 
 @attrs.frozen
