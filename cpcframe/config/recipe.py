@@ -72,10 +72,11 @@ class TrainSection:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
         compile: wrap the model in ``torch.compile``.
         channels_last: use channels-last memory format (image encoders).
-        threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``);
-            0 = PyTorch's default (``OMP_NUM_THREADS``, else one per core). On a CPU shared
-            with other jobs, fewer threads than cores avoid oversubscription, which can make
-            steps several times slower.
+        threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``),
+            for training and for ``cpcframe probe`` and ``embed`` of the run; 0 = the free
+            cores (cores minus the load average, at least 1; ``OMP_NUM_THREADS`` when set),
+            see :mod:`cpcframe.threads`. On a CPU shared with other jobs, more threads than
+            free cores oversubscribe it (measured: 2 threads cost ~6x the CPU of 1 per step).
         log_every: steps between metric records (``metrics.jsonl``).
         validate_every: steps between validations on the dataset's ``"test"`` split
             (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).

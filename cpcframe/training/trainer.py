@@ -63,6 +63,7 @@ from cpcframe.training.resume import (Change, apply_optimizer_settings, check_ch
                                       misfit_error, recipe_changes)
 from cpcframe.training.skips import SkipLog
 from cpcframe.training.state import TrainState, create_train_state
+from cpcframe.threads import apply_threads
 from cpcframe.stopping import StopRequest, StopSignal, active_stop_request
 from cpcframe.training.validation import Validator
 
@@ -144,8 +145,7 @@ class Trainer:
         self.device = self.dist.device if self.dist.enabled else resolve_device(r.train.device)
         if r.train.precision == "fp16" and self.device.type != "cuda":
             raise UserError("train.precision = 'fp16' needs a CUDA device; use 'bf16' on CPU")
-        if r.train.threads:
-            torch.set_num_threads(r.train.threads)
+        apply_threads(r.train.threads)  # free cores when 0 (cpcframe.threads)
         seed_everything(r.seed + self.dist.rank)
         self.view_sampler = build_view_sampler(r, self.registry)
         self.stop.enter_phase("data preparation")
