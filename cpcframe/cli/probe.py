@@ -50,7 +50,19 @@ def probe_run(run_dir: str | Path, *, baselines: bool | None = None, overrides=(
         what = "ABX error" if name == "abx" else "accuracy"  # ABX scores errors, not accuracies
         print(f"probe {name} on {run_dir} ({what}, %):")
         print(format_table(results))
+        for note in subset_notes(RunDir(run_dir), name):
+            print(f"  note: {note}")
     return results
+
+
+def subset_notes(run: "RunDir", probe: str) -> list[str]:
+    """The ``subset_note`` of each task in the probe's details: the table's numbers come
+    from a subset of the data (e.g. the speech probe's ``max_frames``)."""
+    try:
+        details = run.read_json(run.probe_details(probe)) or {}
+    except Exception:  # an unreadable details file: no notes, the table stands
+        return []
+    return [v["subset_note"] for v in details.values() if isinstance(v, dict) and v.get("subset_note")]
 
 
 def run_threads(run_dir, given: int | None, overrides=()) -> int:
