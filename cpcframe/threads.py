@@ -1,8 +1,11 @@
 """How many CPU threads PyTorch's operators get: one rule for ``run``, ``probe`` and ``embed``.
 
-On a CPU shared with other jobs, more threads than free cores oversubscribe it: measured
-on a 2-core AMD EPYC shared by other jobs, one step of the paper's audio model cost about
-6x the CPU time with 2 threads than with 1 (issue 17), for a step that was hardly faster.
+On a CPU shared with other jobs, more threads than free cores oversubscribe it. Measured
+on a 2-core AMD EPYC, one forward+backward step of the paper's audio model (batch 8 x
+0.4 s): idle, 2 threads 0.45-0.52 s wall and 0.90-1.02 s CPU against 1 thread's 0.76-0.81 s
+(1.7x faster for 1.2x the CPU); with a test suite running beside it (load 1-3), 2 threads
+cost 1.6-3.9x the CPU of 1 per step and were up to 3.9x slower (6.05 s against 1.56 s);
+issue 17 measured about 6x the CPU on a machine shared by several jobs.
 So ``train.threads = 0`` (the default) takes the cores that are free: the cores this
 process may use minus the 1-minute load average, at least 1 — all of them on an idle
 machine. ``OMP_NUM_THREADS`` set in the environment is respected as given; a positive
