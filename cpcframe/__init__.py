@@ -21,7 +21,7 @@ from cpcframe.data.cache_dir import cache_key, exclusive
 from cpcframe.runs.atomic import publish_dir
 from cpcframe.data.request import DatasetRequest, default_cache_dir
 from cpcframe.data.splits import hold_out, key_hash
-from cpcframe.dataset import Dataset
+from cpcframe.dataset import Dataset, describe_skipped
 from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError, did_you_mean
 from cpcframe.hookspecs import hookimpl
@@ -80,7 +80,7 @@ __all__ = [
     "RunDir",
     # For plugin authors: config validators, cache folders, held-out splits, messages.
     "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
-    "did_you_mean",
+    "did_you_mean", "describe_skipped",
     "NegativePolicy",
     # Probing: the harness a probe runs in, its shared options, the classifier interface.
     "ProbeHarness", "ProbeOptions", "ProbeClassifier", "Predictor", "MLPProbeConfig", "mean_pool",

@@ -68,6 +68,23 @@ class Dataset(TorchDataset, ABC):
         vocabulary larger than the encoder's embedding table); called before training.
         The default accepts every model."""
 
+    def describe(self) -> str:
+        """One line saying what was loaded, printed when a run starts (``cpcframe run``):
+        by default the items, groups and skipped items; a plugin adds what its field
+        counts (utterances, speakers, hours, label classes)."""
+        parts = [f"{len(self)} items"]
+        if self.groups is not None:
+            parts.append(f"{len(set(self.groups))} groups")
+        return ", ".join(parts) + describe_skipped(self.skipped)
+
+
+def describe_skipped(skipped: Mapping[str, int]) -> str:
+    """``"; skipped 3 (too_short: 2, unreadable: 1)"``, or ``""`` when nothing was."""
+    total = sum(skipped.values())
+    if not total:
+        return ""
+    return f"; skipped {total} ({', '.join(f'{k}: {v}' for k, v in skipped.items() if v)})"
+
 
 class DatasetAdapter(Dataset):
     """A :class:`Dataset` face on a third-party map-style dataset that does not subclass
@@ -109,6 +126,10 @@ class DatasetAdapter(Dataset):
         check = getattr(self.dataset, "check_model", None)
         if check is not None:
             check(model)
+
+    def describe(self) -> str:
+        describe = getattr(self.dataset, "describe", None)
+        return describe() if callable(describe) else Dataset.describe(self)
 
     def __getattr__(self, name: str) -> Any:
         if name == "dataset":  # not set yet (unpickling): never recurse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from cpcframe.config.loader import load_recipe
 from cpcframe.plugins import default_registry
@@ -13,22 +14,28 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("recipe", help="recipe TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a value, e.g. --set train.lr=1e-3 (repeatable)")
-    p.add_argument("--build", action="store_true", help="also build the model, run it once on the view sampler's example "
-                        "(views too small, steps without targets, too many negatives) and count its parameters")
+    p.add_argument("--build", action="store_true", help="also check that the paths it names exist, build the model, "
+                        "run it once on the view sampler's example (views too small, steps without targets, "
+                        "too many negatives) and count its parameters")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     registry = default_registry()
-    recipe = load_recipe(args.recipe, registry, args.overrides)
+    notes: list[str] = []
+    recipe = load_recipe(args.recipe, registry, args.overrides, notes=notes)
+    for note in notes:
+        print(f"cpcframe: {note}", file=sys.stderr)
     line = (f"{args.recipe}: ok (encoder {recipe.model.encoder.name}, context {recipe.model.context.name}, "
             f"critic {recipe.model.critic.name}, dataset {recipe.data.dataset.name}, "
             f"views {recipe.data.views.name})")
     if args.build:
         from cpcframe.build import build_model, build_view_sampler
+        from cpcframe.config.paths import check_paths
         from cpcframe.errors import RecipeError
         from cpcframe.preflight import check_model_on_views
 
+        check_paths(recipe, source=str(args.recipe))  # a corpus folder, split lists, label files
         model = build_model(recipe, registry)
         try:  # one dry run on the sampler's own views: what can be known before training
             check_model_on_views(recipe, model, build_view_sampler(recipe, registry))

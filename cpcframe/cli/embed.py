@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                         "folders, with a features.json sidecar (frame step, level)")
     p.add_argument("--batch-size", type=int, default=16, help="inputs of equal shape encoded together")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: the run's train.threads; 0 = the free cores)")
     p.set_defaults(func=run)
 
 
@@ -49,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if per_file and out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; --layout per-file writes into a folder")
     folder = locate_model(args.run_dir, args.revision)  # a Hub id: its cached snapshot
+    from cpcframe.cli.probe import run_threads
+
+    run_threads(folder, args.threads)
     loaded = load_run(folder, device=resolve_device(args.device, setting="--device"))
     result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size)
     metadata = {"run_dir": str(Path(args.run_dir).resolve()) if folder == Path(args.run_dir) else args.run_dir,

@@ -39,17 +39,28 @@ def _resolve(args: argparse.Namespace):
         if not run_dir.checkpoint.is_file():
             raise UserError(f"nothing to resume in {run_dir.root}: no {run_dir.checkpoint.name} yet")
         # The run's own resolved recipe is authoritative; --set may extend it (train.steps).
-        return load_recipe(run_dir.recipe, registry, args.overrides), run_dir, registry
+        return _load(run_dir.recipe, registry, args.overrides), run_dir, registry
     if source.is_dir():
         raise UserError(f"{source} is a directory; to continue a run use --resume")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a file, not a directory; choose another --out")
-    recipe = load_recipe(source, registry, args.overrides)
+    recipe = _load(source, registry, args.overrides)
     run_dir = RunDir(args.out) if args.out else _fresh_default(source.stem)
     if run_dir.checkpoint.exists():
         raise UserError(f"{run_dir.root} already holds a run; continue it with --resume "
                         "or choose another --out")
     return recipe, run_dir, registry
+
+
+def _load(path, registry, overrides):
+    """The recipe with ``--set`` values; says which options a changed component name drops."""
+    import sys
+
+    notes: list[str] = []
+    recipe = load_recipe(path, registry, overrides, notes=notes)
+    for note in notes:
+        print(f"cpcframe: {note}", file=sys.stderr)
+    return recipe
 
 
 def _fresh_default(stem: str) -> RunDir:
@@ -79,13 +90,18 @@ def run(args: argparse.Namespace) -> int:
         return 0
     acc = summary.metrics.get("acc")
     loss = summary.metrics.get("loss")
-    parts = [f"trained {summary.step} steps in {summary.seconds:.1f}s"]
+    parts = [f"trained {summary.step} steps in {summary.seconds:.1f}s"
+             + (f" ({summary.session_steps} of them now, in {summary.session_seconds:.1f}s, "
+                f"resumed at step {summary.resumed_at})" if summary.resumed_at else "")]
     if loss is not None:
         parts.append(f"loss {loss:.4f}")
     if acc is not None:
         parts.append(f"acc {acc:.3f}")
     if "val/loss" in summary.metrics:
         parts.append(f"validation loss {summary.metrics['val/loss']:.4f} acc {summary.metrics['val/acc']:.3f}")
+    learning = summary.learning.get("status")
+    if learning in ("not_learning", "collapsed"):
+        parts.append("NOT LEARNING (accuracy at chance" + (", latents collapsed)" if learning == "collapsed" else ")"))
     print(", ".join(parts) + f" -> {run_dir.root}")
     if summary.skipped:
         print("skipped data: " + ", ".join(f"{k}: {v}" for k, v in summary.skipped.items()))

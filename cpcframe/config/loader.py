@@ -29,9 +29,20 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]]) -> list[Problem]:
-    """Set each dotted key in ``data`` (in place), creating tables on the way."""
+def apply_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]],
+                    notes: list[str] | None = None) -> list[Problem]:
+    """Set each dotted key in ``data`` (in place), creating tables on the way.
+
+    A component table's options belong to the component its ``name`` names, so an
+    override that changes the ``name`` of a nested table (``data.dataset.name=librispeech``
+    on a recipe whose ``[data.dataset]`` is ``synthetic_speech``) drops the recipe's other
+    options of that table: the new component starts from its defaults plus the options
+    given by ``--set`` (before or after the name). What is dropped is described in
+    ``notes`` when given.
+    """
     problems = []
+    overrides = list(overrides)
+    given = {key for key, _ in overrides}
     for key, value in overrides:
         parts = key.split(".")
         node: Any = data
@@ -44,8 +55,26 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[tuple[str, Any]]) 
                 break
             node = child
         else:
+            if len(parts) > 1 and parts[-1] == "name":
+                _switch_component(node, ".".join(parts[:-1]), value, given, notes)
             node[parts[-1]] = value
     return problems
+
+
+def _switch_component(table: dict[str, Any], path: str, name: Any, given: set[str],
+                      notes: list[str] | None) -> None:
+    """Drop ``table``'s options of its previous component when ``name`` changes it
+    (options set by an override are kept)."""
+    old = table.get("name")
+    if not isinstance(old, str) or old == name:
+        return
+    dropped = [k for k in table if k != "name" and f"{path}.{k}" not in given
+               and not isinstance(table[k], dict)]
+    for key in dropped:
+        del table[key]
+    if dropped and notes is not None:
+        notes.append(f"--set {path}.name={name}: the options of {old!r} ({', '.join(dropped)}) "
+                     f"do not carry over; {name!r} starts from its defaults and the --set values")
 
 
 def read_recipe_data(path: str | Path) -> dict[str, Any]:
@@ -70,11 +99,13 @@ def structure_recipe(data: Mapping[str, Any], registry: Registry, source: str | 
     return recipe
 
 
-def load_recipe(path: str | Path, registry: Registry, overrides: Iterable[str] = ()) -> Recipe:
-    """Read, override and validate the recipe at ``path``."""
+def load_recipe(path: str | Path, registry: Registry, overrides: Iterable[str] = (),
+                notes: list[str] | None = None) -> Recipe:
+    """Read, override and validate the recipe at ``path`` (``notes``: see
+    :func:`apply_overrides`)."""
     data = read_recipe_data(path)
     parsed = [parse_override(o) for o in overrides]
-    problems = apply_overrides(data, parsed)
+    problems = apply_overrides(data, parsed, notes)
     if problems:
         raise RecipeError(problems, source=str(path))
     return structure_recipe(data, registry, source=str(path))

@@ -72,10 +72,11 @@ class TrainSection:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1``, ...
         compile: wrap the model in ``torch.compile``.
         channels_last: use channels-last memory format (image encoders).
-        threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``);
-            0 = PyTorch's default (``OMP_NUM_THREADS``, else one per core). On a CPU shared
-            with other jobs, fewer threads than cores avoid oversubscription, which can make
-            steps several times slower.
+        threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``),
+            for training and for ``cpcframe probe`` and ``embed`` of the run; 0 = the free
+            cores (cores minus the load average, at least 1; ``OMP_NUM_THREADS`` when set),
+            see :mod:`cpcframe.threads`. On a CPU shared with other jobs, more threads than
+            free cores oversubscribe it (measured: 2 threads cost ~6x the CPU of 1 per step).
         log_every: steps between metric records (``metrics.jsonl``).
         validate_every: steps between validations on the dataset's ``"test"`` split
             (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).
@@ -88,6 +89,10 @@ class TrainSection:
             one (0 = off): bounds the work a hard kill (node failure, out of memory) loses
             when steps are slow.
         gather_negatives: in distributed runs, draw negatives from the global batch.
+        plateau_steps: from this step on, a training accuracy still below twice chance
+            (or collapsed, near-constant latents) is reported as a run that is not
+            learning: a warning with what to try, the progress bar and ``summary.json``
+            (``learning``) say so (0 = never; :mod:`cpcframe.training.learning`).
     """
 
     steps: int = attrs.field(default=1000, validator=positive)
@@ -110,6 +115,7 @@ class TrainSection:
     checkpoint_every: int = attrs.field(default=500, validator=positive)
     checkpoint_minutes: float = attrs.field(default=0.0, validator=non_negative)
     gather_negatives: bool = True
+    plateau_steps: int = attrs.field(default=500, validator=non_negative)
 
 
 @attrs.frozen

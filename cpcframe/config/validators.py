@@ -64,3 +64,22 @@ def device_name(_instance: Any, attribute: Any, value: str) -> None:
         choices = ", ".join(repr(c) for c in ("auto",) + DEVICE_TYPES)
         raise ValueError(f"must be {choices} or one such as 'cuda:1', got {value!r}"
                          + did_you_mean(kind, ("auto",) + DEVICE_TYPES))
+
+
+#: Field metadata key of an option that names a file or folder (see :func:`path_option`).
+PATH_OPTION = "cpcframe.path"
+
+
+def path_option(kind: str = "file", where_to_get: str = "") -> dict[str, Any]:
+    """Field metadata: the option names an existing ``"file"`` or ``"dir"`` (empty = none);
+    ``where_to_get`` is said (once per component) when one is missing.
+
+    ``cpcframe check --build`` and the trainer report every such path that does not
+    exist before anything is built (:mod:`cpcframe.config.paths`), with the folder a
+    relative path is read from::
+
+        root: str = attrs.field(default="data/corpus", metadata=validators.path_option("dir"))
+    """
+    if kind not in ("file", "dir"):
+        raise ValueError(f"path_option kind must be 'file' or 'dir', got {kind!r}")
+    return {PATH_OPTION: kind, PATH_OPTION + ".where": where_to_get}

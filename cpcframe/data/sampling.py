@@ -7,6 +7,8 @@ of processes well defined.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -48,6 +50,15 @@ class StepBatchSampler:
             if len(self.members) < needed:
                 raise ValueError(f"group_size={group_size} with a global batch of {self.global_batch} "
                                  f"needs {needed} groups, but the dataset has {len(self.members)}")
+            small = [len(m) for m in self.members if len(m) < group_size]
+            if small:
+                # Such a group's batches repeat items: the same utterance twice, one window
+                # a same-group negative of the other's.
+                warnings.warn(f"data.group_size={group_size}: {len(small)} of {len(self.members)} groups "
+                              f"(speakers) have fewer items than that (the smallest {min(small)}); "
+                              f"their batches repeat items. Use data.group_size <= {min(small)} "
+                              "(batch_size a multiple of it), or a split with more items per group",
+                              stacklevel=2)
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)

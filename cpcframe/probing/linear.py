@@ -64,8 +64,12 @@ def fit(x: Tensor, y: Tensor, train: Tensor, l2: Tensor, num_classes: int,
     mean = w_train @ x / count  # (M, D)
     var = (w_train @ x.pow(2)) / count - mean.pow(2)
     scale = var.clamp(min=0).sqrt().clamp(min=1e-6)
+    # Start from the class priors (the majority baseline's model): zero weights, log-prior bias.
+    onehot = F.one_hot(y, num_classes).float()  # (N, C)
+    prior = (w_train @ onehot) / count  # (M, C)
+    prior_bias = prior.clamp(min=1e-6).log()
     weight = torch.zeros(M, D, num_classes, device=x.device, requires_grad=True)
-    bias = torch.zeros(M, num_classes, device=x.device, requires_grad=True)
+    bias = prior_bias.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=iterations,
                                   history_size=20, line_search_fn="strong_wolfe")
     targets = y.repeat(M)  # (M·N,)
@@ -80,7 +84,16 @@ def fit(x: Tensor, y: Tensor, train: Tensor, l2: Tensor, num_classes: int,
 
     with torch.enable_grad():
         optimizer.step(closure)
-    return LinearModels(weight.detach(), bias.detach(), mean, scale)
+    fitted = LinearModels(weight.detach(), bias.detach(), mean, scale)
+    # A model may not end below the majority baseline on its own training data (a line
+    # search that ran off, too few iterations): such a model is replaced by the prior one.
+    majority = prior.max(1).values  # (M,)
+    worse = _accuracy(fitted.predict(x), y, train) < majority - 1e-6
+    if bool(worse.any()):
+        w = torch.where(worse[:, None, None], torch.zeros_like(fitted.weight), fitted.weight)
+        b = torch.where(worse[:, None], prior_bias, fitted.bias)
+        fitted = LinearModels(w, b, mean, scale)
+    return fitted
 
 
 def _accuracy(pred: Tensor, y: Tensor, mask: Tensor) -> Tensor:

@@ -47,5 +47,10 @@ def run_probe(run_dir: str | Path, *, baselines: bool | None = None, overrides: 
     probe = recipe.probe.build(loaded.registry)
     harness = ProbeHarness(run_dir, recipe, dev, baselines=baselines, registry=loaded.registry)
     results = probe.run(loaded.model, harness)
-    RunDir(run_dir).write_probe_results(results)
+    run = RunDir(run_dir)
+    run.write_probe_results(results)
+    import time
+
+    run.write_probe_record({"results": results, "probe": recipe.probe.name, "overrides": list(overrides),
+                            "baselines": bool(baselines), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return results

@@ -12,7 +12,9 @@ A run directory written by ``cpcframe run`` holds:
 ``summary.json``           final step, metrics, seconds, skipped items (counts by reason)
 ``skipped.jsonl``          every item training left out: ``{"split", "reason", "key"}``
                            (``"count"`` instead of a key for items a dataset cannot name)
-``probe.json``             probe accuracies, ``{task: {features: accuracy}}``
+``probe.json``             probe accuracies, ``{task: {features: accuracy}}``, of the latest probe run
+``probe_runs/probe-NNNN.json``  every probe run's own record (:meth:`RunDir.write_probe_record`):
+                           its results, the overrides and baselines it ran with, when
 ``probe_<name>_details.json``  a probe's own details (:meth:`RunDir.probe_details`)
 ``abx.json``               ABX errors with the backend, slicing convention and items (``cpcframe abx``)
 ``<artifact>``             a plugin's own file or folder (:meth:`RunDir.artifact`), e.g.
@@ -50,9 +52,11 @@ SUMMARY = "summary.json"
 PROBE = "probe.json"
 SKIPPED = "skipped.jsonl"
 ABX = "abx.json"
+PROBE_RECORDS = "probe_runs"
 LOCK = ".lock"
 #: The files of the run itself; an artifact may not take one of these names.
-RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, SKIPPED, REPORT, LOCK)
+RUN_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, PROBE, ABX, SKIPPED, REPORT, LOCK,
+             PROBE_RECORDS)
 #: Files only the lock holder writes: their temporaries are orphans whatever their age.
 _LOCKED_FILES = (RECIPE, WEIGHTS, CHECKPOINT, METRICS, CURVES, SUMMARY, SKIPPED)
 #: Other temporaries (a probe writing without the lock) count as orphans after this long.
@@ -93,6 +97,7 @@ class RunDir:
     skipped = property(lambda self: self.root / SKIPPED)
     abx = property(lambda self: self.root / ABX)
     lock_file = property(lambda self: self.root / LOCK)
+    probe_record_dir = property(lambda self: self.root / PROBE_RECORDS)
 
     def probe_details(self, probe: str) -> Path:
         """``probe_<probe>_details.json``: what a probe keeps beyond its accuracies."""
@@ -166,6 +171,21 @@ class RunDir:
 
     def write_probe_results(self, results: dict[str, dict[str, float]]) -> Path:
         return self.write_json(self.probe, results)
+
+    @property
+    def probe_records(self) -> list[Path]:
+        """``probe_runs/probe-NNNN.json`` of every probe run, oldest first."""
+        folder = self.probe_record_dir
+        return sorted(folder.glob("probe-[0-9][0-9][0-9][0-9]*.json")) if folder.is_dir() else []
+
+    def write_probe_record(self, record: dict[str, Any]) -> Path:
+        """A new ``probe_runs/probe-NNNN.json`` (the next number): one probe run's own file,
+        kept when later probe runs (other overrides, baselines) replace ``probe.json``."""
+        folder = self.probe_record_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = [int(p.stem.split("-")[1]) for p in self.probe_records if p.stem.split("-")[1].isdigit()]
+        path = folder / f"probe-{max(numbers, default=0) + 1:04d}.json"
+        return self.write_json(path, record)
 
     def read_abx(self) -> dict[str, Any]:
         """``abx.json`` (``{}`` before ``cpcframe abx`` ran): ``{"errors": {condition:

@@ -8,6 +8,7 @@ record, with that step's validation metrics, the learning rate and the speed
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cpcframe.training.distributed import DistributedRuntime
+from cpcframe.training.learning import LearningWatch
 from cpcframe.training.metrics import MetricsLog
 
 
@@ -22,8 +24,9 @@ class Progress:
     """The window of metrics since the last record, the log and the bar (a context manager)."""
 
     def __init__(self, log: MetricsLog, dist: DistributedRuntime, batch_size: int, *,
-                 total: int, initial: int, bar: bool):
+                 total: int, initial: int, bar: bool, watch: LearningWatch | None = None):
         self.log = log
+        self.watch = watch
         self.dist = dist
         self.batch_size = batch_size
         self.window: dict[str, list[float]] = defaultdict(list)
@@ -57,14 +60,25 @@ class Progress:
                   "items_per_s": items / max(now - self.window_start, 1e-9)}
         if self.dist.is_main:
             self.log.append(record)
+        warning = self.watch.observe(step, means) if self.watch is not None else None
+        if warning and self.dist.is_main:
+            self._warn(f"cpcframe: warning: {warning}")
         if self.bar is not None:
             shown = {"loss": f"{means['loss']:.3f}", "acc": f"{means['acc']:.3f}"}
             if latest_val:
                 shown["val_loss"] = f"{latest_val['val/loss']:.3f}"
+            if self.watch is not None and self.watch.shown():
+                shown["learning"] = self.watch.shown()
             self.bar.set_postfix(**shown, it_s=f"{record['items_per_s']:.1f}")
         self.window.clear()
         self.window_start = now
         return means
+
+    def _warn(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def record_validation(self, step: int, validated: dict[str, float]) -> None:
         """A validation between training records gets a record of its own."""

@@ -41,6 +41,7 @@ from cpcframe._version import __version__
 from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader, build_view_sampler
 from cpcframe.config.loader import dump_recipe, load_recipe
+from cpcframe.config.paths import check_paths
 from cpcframe.config.recipe import Recipe
 from cpcframe.errors import UserError
 from cpcframe.model import ContrastiveModel, contrastive_loss
@@ -54,6 +55,7 @@ from cpcframe.runs.state import load_state, state_writer
 from cpcframe.runs.weights import save_weights, weights_step, weights_writer
 from cpcframe.runtime import resolve_device, restore_rank_rng, rng_state, seed_everything
 from cpcframe.training.distributed import DistributedRuntime
+from cpcframe.training.learning import LearningWatch, latent_spread
 from cpcframe.training.metrics import MetricsLog
 from cpcframe.training.plot import plot_curves
 from cpcframe.training.progress import Progress
@@ -61,6 +63,7 @@ from cpcframe.training.resume import (Change, apply_optimizer_settings, check_ch
                                       misfit_error, recipe_changes)
 from cpcframe.training.skips import SkipLog
 from cpcframe.training.state import TrainState, create_train_state
+from cpcframe.threads import apply_threads
 from cpcframe.stopping import StopRequest, StopSignal, active_stop_request
 from cpcframe.training.validation import Validator
 
@@ -86,13 +89,19 @@ def to_channels_last(batch: Batch) -> Batch:
 @attrs.frozen
 class TrainSummary:
     """What ``summary.json`` holds: the last step, the final metrics (the last record's
-    training means and the last validation), wall seconds, skipped items by reason (those
-    skipped in loader workers included)."""
+    training means and the last validation), wall seconds of training over the whole run
+    (every resumed part included), skipped items by reason (those skipped in loader
+    workers included), whether it learned (:mod:`cpcframe.training.learning`), and the
+    steps and seconds of this session alone (``resumed_at``: the step it continued from)."""
 
     step: int
     metrics: dict[str, float]
     seconds: float
     skipped: dict[str, int]
+    learning: dict = attrs.Factory(dict)
+    session_steps: int = 0
+    session_seconds: float = 0.0
+    resumed_at: int = 0
 
 
 class Trainer:
@@ -130,19 +139,21 @@ class Trainer:
         checkpoint's state when resuming (else a fresh ``metrics.jsonl``)."""
         r = self.recipe
         self.stop.enter_phase("set-up")
+        check_paths(r)  # every missing corpus folder or list at once, before anything is built
         if self.resume:
             self.changes = self._resume_changes()
         self.device = self.dist.device if self.dist.enabled else resolve_device(r.train.device)
         if r.train.precision == "fp16" and self.device.type != "cuda":
             raise UserError("train.precision = 'fp16' needs a CUDA device; use 'bf16' on CPU")
-        if r.train.threads:
-            torch.set_num_threads(r.train.threads)
+        apply_threads(r.train.threads)  # free cores when 0 (cpcframe.threads)
         seed_everything(r.seed + self.dist.rank)
         self.view_sampler = build_view_sampler(r, self.registry)
         self.stop.enter_phase("data preparation")
         self.dataset = build_dataset(r, self.registry, split="train", run_dir=self.run_dir.root,
                                      view_sampler=self.view_sampler)
         self.stop.enter_phase("set-up")
+        if self.dist.is_main:  # what was loaded, before minutes of training on it
+            print(f"cpcframe: training data ({r.data.dataset.name}): {self.dataset.describe()}", file=sys.stderr)
         check_batch_fits(r, len(self.dataset), world_size=self.dist.world_size)
         self.skips = SkipLog(self.dataset, "train")
         self.state = create_train_state(r, self.registry, self.device, self.dist,
@@ -187,6 +198,7 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError) as exc:
             raise misfit_error(self.changes, self.run_dir.checkpoint, exc) from None
         apply_optimizer_settings(self.state, self.recipe.train)
+        self._seconds_before = float(state.get("train_seconds", 0.0))  # the earlier sessions' time
         restore_rank_rng(state["rng"], rank=self.dist.rank, seed=self.recipe.seed, step=self.step)
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
@@ -220,7 +232,8 @@ class Trainer:
         rng = self.dist.gather_objects(rng_state())
         if self.dist.is_main:
             state = {**self.state.state_dict(), "rng": rng if self.dist.enabled else rng[0],
-                     "world_size": self.dist.world_size, "cpcframe_version": __version__}
+                     "world_size": self.dist.world_size, "cpcframe_version": __version__,
+                     "train_seconds": self._train_seconds()}
             try:
                 # The weights first, the state last: the state commits the checkpoint.
                 write_atomic_group([(self.run_dir.weights, weights_writer(self.model, self._weights_metadata())),
@@ -232,6 +245,12 @@ class Trainer:
             if self.skips.changed:
                 self._write_skipped()
         self._last_saved, self._saved_at = self.step, time.monotonic()
+
+    def _train_seconds(self) -> float:
+        """Seconds of training of the whole run: earlier sessions' plus this one's loop."""
+        started = getattr(self, "_loop_started", None)
+        now = 0.0 if started is None else time.perf_counter() - started
+        return getattr(self, "_seconds_before", 0.0) + now
 
     def _write_skipped(self) -> None:
         records = self.skips.records()
@@ -272,6 +291,7 @@ class Trainer:
                 f"loss became {out.metrics['loss']} at step {s.step + 1}; the last good checkpoint "
                 f"{self._last_checkpoint_note()} is kept. Try a lower train.lr, train.grad_clip, "
                 "or train.precision = 'fp32'.")
+        out.metrics["latent_spread"] = latent_spread(contrasts)  # collapse shows as ~0
         s.optimizer.zero_grad(set_to_none=True)
         s.scaler.scale(out.loss).backward()
         if r.train.grad_clip > 0:
@@ -343,13 +363,15 @@ class Trainer:
                               rank=self.dist.rank, world_size=self.dist.world_size)
         last: dict[str, float] = {}
         latest_val: dict[str, float] = {}
-        started = time.perf_counter()
+        resumed_at = self.step
+        watch = LearningWatch(r.train.plateau_steps, r.loss.num_negatives, start_step=self.step)
+        started = self._loop_started = time.perf_counter()
         # Ctrl-C / SIGTERM: finish the step, checkpoint, stop (the final save included).
         with self.stop.deferred("training"):
             batches = iter(loader)
             try:
                 with Progress(self.metrics_log, self.dist, r.data.batch_size, total=total,
-                              initial=self.step, bar=self.progress) as progress:
+                              initial=self.step, bar=self.progress, watch=watch) as progress:
                     for batch in batches:
                         self.skips.add_all(getattr(batch, "skips", ()))
                         progress.add(self.train_step(batch))
@@ -368,8 +390,11 @@ class Trainer:
                 release_workers(loader)  # the workers may end now (a stuck one by SIGTERM)
                 del batches
             self.save()
-            summary = TrainSummary(self.step, {**last, **latest_val}, time.perf_counter() - started,
-                                   self.skips.counts)
+            session = time.perf_counter() - started
+            summary = TrainSummary(self.step, {**last, **latest_val}, self._train_seconds(),
+                                   self.skips.counts, learning=watch.summary(),
+                                   session_steps=self.step - resumed_at, session_seconds=session,
+                                   resumed_at=resumed_at)
             if self.dist.is_main:
                 plot_curves(self.metrics_log.read(), self.run_dir.curves, title=r.name or self.run_dir.root.name)
                 self.run_dir.write_json(self.run_dir.summary, attrs.asdict(summary))

@@ -154,6 +154,7 @@ class SpeechProbe(Probe):
         totals = [sum(int((u.roles == side).sum()) for u in labelled) for side in (False, True)]
         budgets = [cfg.max_frames, max(cfg.max_frames // 2, 1)]
         share = [min(1.0, b / max(t, 1)) for b, t in zip(budgets, totals)]
+        self.frame_totals = totals  # (train, test) label frames before the subset
         for u in labelled:
             u.keep = rng.random(len(u.roles)) < np.where(u.roles, share[1], share[0])
         return uses
@@ -205,6 +206,12 @@ class SpeechProbe(Probe):
             phone.update({"train_frames": len(ytr), "test_frames": len(yte),
                           "classes": int(max(ytr.max(), yte.max())) + 1,
                           "majority_baseline": float(torch.bincount(yte).max()) / len(yte)})
+            totals = getattr(self, "frame_totals", None)
+            if totals is not None and (len(ytr) < totals[0] or len(yte) < totals[1]):
+                phone["subset_note"] = (
+                    f"phone: fitted on a seeded subset of {len(ytr)} of {totals[0]} training frames and "
+                    f"scored on {len(yte)} of {totals[1]} test frames (probe.max_frames = "
+                    f"{self.config.max_frames}); all frames: --set probe.max_frames={max(totals[0], 2 * totals[1])}")
             out["phone"] = harness.score({name: xtr}, ytr, {name: xte}, yte, details=phone)
         (xtr, str_), (xte, ste) = collected["speaker"]["train"], collected["speaker"]["test"]
         index = {s: i for i, s in enumerate(sorted(set(str_)))}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import attrs
 import torch
@@ -19,12 +20,22 @@ class StepCriticConfig:
         steps: ``K``, how many future steps are predicted (CPC audio: 12, text: 3).
         bias: give each ``W_k`` a bias.
         dropout: dropout on the context before prediction (CPC_audio uses 0.5 at times).
+        score_scale: ``sum`` scores ``z·W_k c`` (the paper's eq. 3 as written); ``sqrt_dim``
+            divides it by ``sqrt(C)``, as scaled dot-product attention does, so the
+            initial scores do not grow with the latent width. CPC_audio averages over
+            the ``C`` channels (``mean``, divided by ``C``) with ``W_k`` initialised at
+            unit scale; with PyTorch's default initialisation ``sqrt_dim`` gives scores of
+            the same order. Measured (benchmarks/plateau.py, 512 channels, 2-core EPYC): with
+            ``sum`` the paper model was still at chance after 100 steps, with
+            ``sqrt_dim`` (and standardised input) it left chance at step ~30.
     """
 
     steps: int = attrs.field(default=12, validator=validators.positive)
     bias: bool = False
     dropout: float = attrs.field(default=0.0, validator=attrs.validators.and_(
         attrs.validators.ge(0.0), attrs.validators.lt(1.0)))
+    score_scale: Literal["sum", "sqrt_dim", "mean"] = attrs.field(
+        default="sum", validator=attrs.validators.in_(("sum", "sqrt_dim", "mean")))
 
 
 class StepCritic(Critic):
@@ -41,6 +52,7 @@ class StepCritic(Critic):
         self.latent_dim = latent_dim
         self.predictors = nn.Linear(context_dim, config.steps * latent_dim, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.scale = {"sum": 1.0, "sqrt_dim": latent_dim ** -0.5, "mean": 1.0 / latent_dim}[config.score_scale]
         self.step_names = tuple(f"k{k}" for k in range(1, config.steps + 1))
         self._layout: dict[tuple[int, torch.device], tuple[Tensor, Tensor]] = {}
 
@@ -65,7 +77,8 @@ class StepCritic(Critic):
     def predict(self, context: Tensor) -> Tensor:
         """``(B, T, H) -> (B, T, K, C)``: ``W_k c_t`` for every step."""
         B, T, _ = context.shape
-        return self.predictors(self.dropout(context)).view(B, T, self.steps, self.latent_dim)
+        out = self.predictors(self.dropout(context)).view(B, T, self.steps, self.latent_dim)
+        return out * self.scale if self.scale != 1.0 else out
 
     def forward(self, latents: Sequence[Tensor], contexts: Sequence[Tensor], batch: Batch) -> list[Contrast]:
         z, c = latents[0], contexts[0]

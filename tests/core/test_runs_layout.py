@@ -19,7 +19,8 @@ from testpaths import ROOT
 #: The names saved runs use; changing one breaks every run made before.
 FILES = {"recipe": "recipe.toml", "weights": "model.safetensors", "checkpoint": "checkpoint.pt",
          "metrics": "metrics.jsonl", "curves": "curves.png", "report": "report.html", "summary": "summary.json",
-         "probe": "probe.json", "skipped": "skipped.jsonl", "abx": "abx.json", "lock_file": ".lock"}
+         "probe": "probe.json", "skipped": "skipped.jsonl", "abx": "abx.json", "lock_file": ".lock",
+         "probe_record_dir": "probe_runs"}
 
 
 def test_file_names_of_a_run(tmp_path):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from cpcframe import Dataset, Example
+from cpcframe import Dataset, Example, describe_skipped
 from cpcframe_audio.data.cache import AudioCache
 from cpcframe_audio.data.labels import LabelStore
 
@@ -80,6 +80,22 @@ class AudioDataset(Dataset):
     def waveform(self, i: int, dtype: np.dtype | type | None = np.float32) -> torch.Tensor:
         """``(1, S)`` samples of utterance ``i`` in ``dtype`` (``None``: the cache's)."""
         return torch.from_numpy(self.cache.waveform(int(self.items[i]), dtype=dtype))[None]
+
+    def describe(self) -> str:
+        """``"84 utterances, 8 speakers, 0.058 h, 16 label classes (84 labelled); skipped 2 (too_short: 2)"``."""
+        hours = float(self.lengths.sum()) / self.sample_rate / 3600
+        duration = f"{hours:.1f} h" if hours >= 1 else f"{hours:.3g} h ({hours * 60:.1f} min)"
+        parts = [f"{len(self)} utterances", f"{len(self.speaker_ids)} speakers", duration]
+        if self.label_store is not None:
+            labelled = int(self.stats.get("labelled", 0))
+            parts.append(f"{self.label_store.classes} label classes ({labelled} labelled)")
+        else:
+            parts.append("no phone labels")
+        skipped = dict(self.skipped)
+        for reason in ("split_ids_without_audio", "duplicate_ids"):
+            if self.stats.get(reason):
+                skipped[reason] = int(self.stats[reason])
+        return ", ".join(parts) + describe_skipped(skipped)
 
     def __getitem__(self, i: int) -> Example:
         i = int(i)

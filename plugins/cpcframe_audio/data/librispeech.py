@@ -47,10 +47,10 @@ class LibriSpeechConfig:
         decode_workers: threads decoding the corpus on the first run (0 = one per CPU, up to 8).
     """
 
-    root: str = "data/LibriSpeech/train-clean-100"
-    split_list: str = ""
-    test_split_list: str = ""
-    phone_labels: str = ""
+    root: str = attrs.field(default="data/LibriSpeech/train-clean-100", metadata=validators.path_option("dir", WHERE_TO_GET))
+    split_list: str = attrs.field(default="", metadata=validators.path_option("file", WHERE_TO_GET))
+    test_split_list: str = attrs.field(default="", metadata=validators.path_option("file", WHERE_TO_GET))
+    phone_labels: str = attrs.field(default="", metadata=validators.path_option("file", WHERE_TO_GET))
     extensions: tuple[str, ...] = (".flac", ".wav")
     sample_rate: int = attrs.field(default=16000, validator=validators.positive)
     cache_dtype: Literal["float16", "float32"] = attrs.field(default="float16",
