@@ -1,0 +1,112 @@
+"""Write any :class:`cpcframe.Dataset` into WebDataset tar shards (``cpcframe shard``).
+
+Shard ``k`` holds items ``[k·n, (k+1)·n)`` of the dataset, so the plan is known before
+writing: each shard is written to a temporary file and renamed (atomic), with a small
+``.json`` sidecar naming its keys and groups; a re-run skips shards already complete
+(resumable). ``index.json`` is written last, atomically, from the sidecars. Shards are
+written by ``workers`` processes in parallel (each builds its own copy of the dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from cpcframe.dataset import Dataset
+from cpcframe.runs.atomic import write_text_atomic
+from cpcframe.shards.format import FORMAT, INDEX, encode_example, shard_name
+
+
+def _webdataset():
+    try:
+        import webdataset
+    except ImportError:
+        from cpcframe.errors import UserError
+        raise UserError("sharding needs WebDataset: pip install 'cpcframe[shards]'") from None
+    return webdataset
+
+
+def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int) -> dict[str, Any]:
+    """Write items ``lo..hi-1`` as shard ``k`` (atomically); returns its index entry."""
+    wds = _webdataset()
+    final = out / shard_name(k)
+    sidecar = final.with_suffix(".json")
+    if final.is_file() and sidecar.is_file():
+        entry = json.loads(sidecar.read_text())
+        if entry.get("bytes") == final.stat().st_size:
+            return entry  # done by an earlier run
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    keys, groups, skipped = [], [], {}
+    with open(tmp, "wb") as stream:
+        with wds.TarWriter(stream) as sink:
+            for i in range(lo, hi):
+                try:
+                    example = dataset[i]
+                except (OSError, ValueError, RuntimeError) as exc:  # a corrupt item: counted
+                    reason = type(exc).__name__
+                    skipped[reason] = skipped.get(reason, 0) + 1
+                    continue
+                key = example.key or f"item-{i}"
+                # WebDataset splits member names at the first dot: keep keys dot-free.
+                safe = key.replace(".", "_")
+                sink.write({"__key__": safe, "pth": encode_example(example)})
+                keys.append(key)
+                groups.append(int(example.group))
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, final)
+    entry = {"name": final.name, "items": len(keys), "bytes": final.stat().st_size,
+             "keys": keys, "groups": groups, "skipped": skipped}
+    write_text_atomic(sidecar, json.dumps(entry))
+    return entry
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(make_dataset: Callable[[], Dataset]) -> None:
+    _WORKER["dataset"] = make_dataset()
+
+
+def _write_in_worker(out: Path, k: int, lo: int, hi: int) -> dict[str, Any]:
+    return write_shard(_WORKER["dataset"], out, k, lo, hi)
+
+
+def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items: int, workers: int = 1,
+                 source: dict[str, Any] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Shard the dataset ``make_dataset()`` builds into ``out``; returns the index.
+
+    ``make_dataset`` is picklable (a top-level function or a ``functools.partial``) when
+    ``workers > 1``; ``shard_items`` items per shard.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = make_dataset()
+    n = len(dataset)
+    plan = [(k, lo, min(lo + shard_items, n)) for k, lo in enumerate(range(0, n, shard_items))]
+    entries: list[dict[str, Any]] = []
+    if workers <= 1:
+        for done, (k, lo, hi) in enumerate(plan):
+            entries.append(write_shard(dataset, out, k, lo, hi))
+            if progress:
+                progress(done + 1, len(plan))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(make_dataset,)) as pool:
+            futures = [pool.submit(_write_in_worker, out, k, lo, hi) for k, lo, hi in plan]
+            for done, future in enumerate(futures):
+                entries.append(future.result())
+                if progress:
+                    progress(done + 1, len(plan))
+    skipped: dict[str, int] = dict(getattr(dataset, "skipped", None) or {})
+    for entry in entries:
+        for reason, count in entry.get("skipped", {}).items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    index = {"format": FORMAT, "source": source or {}, "items": sum(e["items"] for e in entries),
+             "skipped": skipped, "shards": entries}
+    write_text_atomic(out / INDEX, json.dumps(index))
+    return index
