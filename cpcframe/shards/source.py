@@ -61,7 +61,8 @@ class ShardDataset(Dataset):
     """
 
     def __init__(self, root: Path, entries: list[dict], cache_shards: int = 2,
-                 skipped: dict[str, int] | None = None, test_split_available: bool = False):
+                 skipped: dict[str, int] | None = None, test_split_available: bool = False,
+                 attributes: dict | None = None):
         self.root = Path(root)
         self.entries = entries
         self.cache_shards = cache_shards
@@ -74,6 +75,24 @@ class ShardDataset(Dataset):
         self.skipped_items: list[tuple[str, str]] = []
         self.test_split_available = test_split_available
         self._cache: OrderedDict[int, dict[str, bytes] | None] = OrderedDict()
+        # What the modality's probes read (the speech probe: lengths, speakers, labels).
+        attributes = attributes or {}
+        self.lengths = np.asarray([n for e in entries for n in e.get("lengths", [0] * e["items"])], np.int64)
+        self._labelled = [b for e in entries for b in e.get("labelled", [True] * e["items"])]
+        names = attributes.get("group_names")
+        self.speaker_ids = names if names else [str(g) for g in range(max(self.groups, default=-1) + 1)]
+        if attributes.get("sample_rate"):
+            self.sample_rate = int(attributes["sample_rate"])
+
+    def has_labels(self, i: int) -> bool:
+        return bool(self._labelled[int(i)])
+
+    def labels(self, i: int):
+        return self[i].labels
+
+    def waveform(self, i: int):
+        """Item ``i``'s data as float32 (a ``(1, S)`` waveform for audio)."""
+        return self[i].data.float()
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -132,4 +151,4 @@ def build_shards(config: ShardsConfig, *, request: DatasetRequest) -> ShardDatas
     else:
         chosen = [e for i, e in enumerate(entries) if i not in held]
     return ShardDataset(root, chosen, config.cache_shards, skipped=index.get("skipped"),
-                        test_split_available=bool(held))
+                        test_split_available=bool(held), attributes=index.get("attributes"))

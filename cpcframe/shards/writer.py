@@ -40,7 +40,7 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int) -> dict[s
         if entry.get("bytes") == final.stat().st_size:
             return entry  # done by an earlier run
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-    keys, groups, skipped = [], [], {}
+    keys, groups, lengths, labelled, skipped = [], [], [], [], {}
     with open(tmp, "wb") as stream:
         with wds.TarWriter(stream) as sink:
             for i in range(lo, hi):
@@ -56,11 +56,13 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int) -> dict[s
                 sink.write({"__key__": safe, "pth": encode_example(example)})
                 keys.append(key)
                 groups.append(int(example.group))
+                lengths.append(int(example.data.shape[-1]) if hasattr(example.data, "shape") else len(example.data))
+                labelled.append(example.labels is not None)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, final)
     entry = {"name": final.name, "items": len(keys), "bytes": final.stat().st_size,
-             "keys": keys, "groups": groups, "skipped": skipped}
+             "keys": keys, "groups": groups, "lengths": lengths, "labelled": labelled, "skipped": skipped}
     write_text_atomic(sidecar, json.dumps(entry))
     return entry
 
@@ -106,7 +108,12 @@ def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items:
     for entry in entries:
         for reason, count in entry.get("skipped", {}).items():
             skipped[reason] = skipped.get(reason, 0) + count
-    index = {"format": FORMAT, "source": source or {}, "items": sum(e["items"] for e in entries),
+    # What probes read besides the items: group names (speaker ids), the sample rate.
+    names = getattr(dataset, "speaker_ids", None)
+    attributes = {"group_names": [str(n) for n in names] if names is not None else None,
+                  "sample_rate": getattr(dataset, "sample_rate", None)}
+    index = {"format": FORMAT, "source": source or {}, "attributes": attributes,
+             "items": sum(e["items"] for e in entries),
              "skipped": skipped, "shards": entries}
     write_text_atomic(out / INDEX, json.dumps(index))
     return index
