@@ -19,6 +19,9 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
                    help="override a recipe value (repeatable)")
     p.add_argument("--split", default="train", help="the dataset split to shard (default train)")
     p.add_argument("--shard-items", type=int, default=256, help="items per shard (default 256)")
+    p.add_argument("--segment", type=int, default=0,
+                   help="cut long items into pieces of this many samples along the last axis "
+                        "(e.g. 240000 = 15 s of 16 kHz audio; default 0 = whole items)")
     p.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
     p.set_defaults(func=run)
 
@@ -37,10 +40,11 @@ def make_dataset(recipe_path: str, overrides: list[str], split: str):
 def run(args: argparse.Namespace) -> int:
     from cpcframe.shards.writer import write_shards
 
-    if args.shard_items <= 0 or args.workers <= 0:
+    if args.shard_items <= 0 or args.workers <= 0 or args.segment < 0:
         raise UserError("--shard-items and --workers must be positive")
     factory = functools.partial(make_dataset, args.recipe, list(args.overrides), args.split)
     index = write_shards(factory, Path(args.out), shard_items=args.shard_items, workers=args.workers,
+                         segment=args.segment,
                          source={"recipe": str(args.recipe), "overrides": list(args.overrides),
                                  "split": args.split})
     skipped = ", ".join(f"{k}: {v}" for k, v in index["skipped"].items())

@@ -28,6 +28,11 @@ def shard_name(k: int) -> str:
     return f"shard-{k:06d}.tar"
 
 
+def safe_key(key: str) -> str:
+    """A tar member stem WebDataset reads back whole (it splits names at the first dot)."""
+    return key.replace(".", "_")
+
+
 def encode_example(example: Example) -> bytes:
     buffer = io.BytesIO()
     torch.save({"data": example.data, "group": int(example.group), "labels": example.labels}, buffer)

@@ -25,7 +25,7 @@ from cpcframe.data.request import DatasetRequest
 from cpcframe.data.splits import hold_out
 from cpcframe.dataset import Dataset
 from cpcframe.errors import UserError
-from cpcframe.shards.format import decode_example, read_index
+from cpcframe.shards.format import decode_example, read_index, safe_key
 
 
 @attrs.frozen
@@ -131,7 +131,7 @@ class ShardDataset(Dataset):
                 entry = self.entries[k]
                 within = (index - int(self._first[int(self._shard_of[index])])) % entry["items"]
                 key = entry["keys"][within]
-                return decode_example(key, items[key.replace(".", "_")])
+                return decode_example(key, items[safe_key(key)])
         raise UserError(f"no shard of {self.root} can be read (see the skipped shards)")
 
 

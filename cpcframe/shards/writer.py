@@ -18,7 +18,10 @@ from typing import Any
 
 from cpcframe.dataset import Dataset
 from cpcframe.runs.atomic import write_text_atomic
-from cpcframe.shards.format import FORMAT, INDEX, encode_example, shard_name
+import torch
+
+from cpcframe.batch import Example
+from cpcframe.shards.format import FORMAT, INDEX, encode_example, safe_key, shard_name
 
 
 def _webdataset():
@@ -30,8 +33,21 @@ def _webdataset():
     return webdataset
 
 
-def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int) -> dict[str, Any]:
-    """Write items ``lo..hi-1`` as shard ``k`` (atomically); returns its index entry."""
+def segments(example: Example, segment: int) -> list[Example]:
+    """``example`` cut along its last axis into pieces of ``segment`` (a long recording into
+    segments; the remainder shorter than ``segment`` is dropped unless it is the only
+    piece). Keys ``KEY/NNNN``; per-piece labels are not cut (``None``), since their unit is
+    the modality's (10 ms frames for speech). ``segment = 0`` or a non-tensor: unchanged."""
+    data = example.data
+    if segment <= 0 or not isinstance(data, torch.Tensor) or data.shape[-1] < 2 * segment:
+        return [example]
+    return [Example(data[..., i * segment:(i + 1) * segment].clone(), group=example.group,
+                    key=f"{example.key}/{i:04d}") for i in range(data.shape[-1] // segment)]
+
+
+def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: int = 0) -> dict[str, Any]:
+    """Write items ``lo..hi-1`` (each cut into :func:`segments`) as shard ``k``
+    (atomically); returns its index entry."""
     wds = _webdataset()
     final = out / shard_name(k)
     sidecar = final.with_suffix(".json")
@@ -50,14 +66,16 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int) -> dict[s
                     reason = type(exc).__name__
                     skipped[reason] = skipped.get(reason, 0) + 1
                     continue
-                key = example.key or f"item-{i}"
-                # WebDataset splits member names at the first dot: keep keys dot-free.
-                safe = key.replace(".", "_")
-                sink.write({"__key__": safe, "pth": encode_example(example)})
-                keys.append(key)
-                groups.append(int(example.group))
-                lengths.append(int(example.data.shape[-1]) if hasattr(example.data, "shape") else len(example.data))
-                labelled.append(example.labels is not None)
+                if not example.key:
+                    example = Example(example.data, example.group, f"item-{i}", example.labels)
+                for piece in segments(example, segment):
+                    # WebDataset splits member names at the first dot: keep keys dot-free.
+                    sink.write({"__key__": safe_key(piece.key), "pth": encode_example(piece)})
+                    keys.append(piece.key)
+                    groups.append(int(piece.group))
+                    data = piece.data
+                    lengths.append(int(data.shape[-1]) if hasattr(data, "shape") else len(data))
+                    labelled.append(piece.labels is not None)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, final)
@@ -74,17 +92,19 @@ def _init_worker(make_dataset: Callable[[], Dataset]) -> None:
     _WORKER["dataset"] = make_dataset()
 
 
-def _write_in_worker(out: Path, k: int, lo: int, hi: int) -> dict[str, Any]:
-    return write_shard(_WORKER["dataset"], out, k, lo, hi)
+def _write_in_worker(out: Path, k: int, lo: int, hi: int, segment: int) -> dict[str, Any]:
+    return write_shard(_WORKER["dataset"], out, k, lo, hi, segment)
 
 
 def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items: int, workers: int = 1,
+                 segment: int = 0,
                  source: dict[str, Any] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Shard the dataset ``make_dataset()`` builds into ``out``; returns the index.
 
     ``make_dataset`` is picklable (a top-level function or a ``functools.partial``) when
-    ``workers > 1``; ``shard_items`` items per shard.
+    ``workers > 1``; ``shard_items`` source items per shard, each cut into pieces of
+    ``segment`` along its last axis (0 = whole items).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,12 +114,12 @@ def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items:
     entries: list[dict[str, Any]] = []
     if workers <= 1:
         for done, (k, lo, hi) in enumerate(plan):
-            entries.append(write_shard(dataset, out, k, lo, hi))
+            entries.append(write_shard(dataset, out, k, lo, hi, segment))
             if progress:
                 progress(done + 1, len(plan))
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(make_dataset,)) as pool:
-            futures = [pool.submit(_write_in_worker, out, k, lo, hi) for k, lo, hi in plan]
+            futures = [pool.submit(_write_in_worker, out, k, lo, hi, segment) for k, lo, hi in plan]
             for done, future in enumerate(futures):
                 entries.append(future.result())
                 if progress:

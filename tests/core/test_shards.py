@@ -160,3 +160,15 @@ def test_cli_shard_then_train_and_embed_cli_errors(corpus, tmp_path):
                                 "--set", "data.dataset.name=shards", "--set", f"data.dataset.root={tmp_path}/none"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not reachable" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_long_items_are_cut_into_segments(registry, tmp_path):
+    recipe = load_recipe(TOY, registry)
+    out = tmp_path / "segmented"
+    index = write_shards(lambda: build_dataset(recipe, registry), out, shard_items=8, segment=256)
+    original = build_dataset(recipe, registry)
+    assert index["items"] == 48 * (1024 // 256)
+    sharded = build_dataset(load_recipe(TOY, registry, shard_settings(out, "data.views.window=128")), registry)
+    piece = sharded[5]  # item 1's second segment
+    assert piece.key == "toy-1/0001" and piece.group == original[1].group
+    assert (piece.data == original[1].data[..., 256:512]).all()
