@@ -130,7 +130,8 @@ def build_loader(recipe: Recipe, dataset: Dataset, view_sampler: ViewSampler, *,
 
             sampler = ShardStepSampler(dataset.shard_items, data.batch_size, seed=recipe.seed, start=start,
                                        stop=stop, rank=rank, world_size=world_size,
-                                       group_size=data.group_size, groups=dataset.groups)
+                                       group_size=data.group_size, groups=dataset.groups,
+                                       streams=getattr(dataset, "streams", 0))
         else:
             sampler = StepBatchSampler(dataset_groups(dataset), data.batch_size, seed=recipe.seed,
                                        start=start, stop=stop, group_size=data.group_size,

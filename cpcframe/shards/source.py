@@ -36,11 +36,15 @@ class ShardsConfig:
         root: the corpus folder (``index.json`` and ``shard-*.tar``).
         cache_shards: decoded shards each process keeps in memory.
         test_fraction: share of shards held out (by name hash) as the ``test`` split.
+        streams: virtual reading streams (0 = the number of processes). Set it to a
+            number every process count you may resume on divides (e.g. 8 or 64): the
+            order is then the same on any of them (see :mod:`cpcframe.shards.sampler`).
     """
 
     root: str = ""
     cache_shards: int = attrs.field(default=2, validator=validators.positive)
     test_fraction: float = attrs.field(default=0.0, validator=validators.probability)
+    streams: int = attrs.field(default=0, validator=attrs.validators.ge(0))
 
 
 def read_shard(path: Path) -> dict[str, bytes]:
@@ -62,8 +66,9 @@ class ShardDataset(Dataset):
 
     def __init__(self, root: Path, entries: list[dict], cache_shards: int = 2,
                  skipped: dict[str, int] | None = None, test_split_available: bool = False,
-                 attributes: dict | None = None):
+                 attributes: dict | None = None, streams: int = 0):
         self.root = Path(root)
+        self.streams = streams
         self.entries = entries
         self.cache_shards = cache_shards
         self.keys = [k for e in entries for k in e["keys"]]
@@ -151,4 +156,5 @@ def build_shards(config: ShardsConfig, *, request: DatasetRequest) -> ShardDatas
     else:
         chosen = [e for i, e in enumerate(entries) if i not in held]
     return ShardDataset(root, chosen, config.cache_shards, skipped=index.get("skipped"),
-                        test_split_available=bool(held), attributes=index.get("attributes"))
+                        test_split_available=bool(held), attributes=index.get("attributes"),
+                        streams=config.streams)

@@ -172,3 +172,29 @@ def test_long_items_are_cut_into_segments(registry, tmp_path):
     piece = sharded[5]  # item 1's second segment
     assert piece.key == "toy-1/0001" and piece.group == original[1].group
     assert (piece.data == original[1].data[..., 256:512]).all()
+
+
+def test_resume_on_another_number_of_processes_keeps_the_global_order():
+    """streams=4: 1, 2 or 4 processes with one global batch of 8 read the same items per
+    step, each rank from its own shards; so a change of world size on resume neither
+    repeats nor drops a shard."""
+    counts = [8, 8, 7, 8, 8, 5, 8, 8]
+    shard_of = np.repeat(np.arange(8), counts)
+
+    def global_batches(world, start=0, stop=12):
+        ranks = [list(ShardStepSampler(counts, 8 // world, seed=2, start=start, stop=stop, rank=r,
+                                       world_size=world, streams=4)) for r in range(world)]
+        steps = []
+        for step, per_step in enumerate(zip(*ranks), start):
+            steps.append(sorted(idx for batch in per_step for (_, _, idx) in batch))
+            shards = [set(shard_of[[idx for _, _, idx in batch]]) for batch in per_step]
+            if step < 6:  # every stream still in epoch 0 (its 2 shards hold >= 13 items)
+                assert all(a.isdisjoint(b) for i, a in enumerate(shards) for b in shards[i + 1:])
+        return steps
+
+    one = global_batches(1)
+    assert global_batches(2) == one and global_batches(4) == one
+    resumed = global_batches(2, 0, 5) + global_batches(4, 5, 12)  # 2 processes, then 4
+    assert resumed == one
+    first_epoch = [i for step in one[:5] for i in step]  # 40 of the 60 items
+    assert len(set(first_epoch)) == len(first_epoch)
