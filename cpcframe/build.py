@@ -125,9 +125,17 @@ def build_loader(recipe: Recipe, dataset: Dataset, view_sampler: ViewSampler, *,
     the recipe's ``data.num_workers`` unless given)."""
     data = recipe.data
     try:
-        sampler = StepBatchSampler(dataset_groups(dataset), data.batch_size, seed=recipe.seed,
-                                   start=start, stop=stop, group_size=data.group_size,
-                                   rank=rank, world_size=world_size)
+        if getattr(dataset, "shard_items", None) is not None:  # a sharded corpus: shard-local order
+            from cpcframe.shards.sampler import ShardStepSampler
+
+            sampler = ShardStepSampler(dataset.shard_items, data.batch_size, seed=recipe.seed, start=start,
+                                       stop=stop, rank=rank, world_size=world_size,
+                                       group_size=data.group_size, groups=dataset.groups,
+                                       streams=getattr(dataset, "streams", 0))
+        else:
+            sampler = StepBatchSampler(dataset_groups(dataset), data.batch_size, seed=recipe.seed,
+                                       start=start, stop=stop, group_size=data.group_size,
+                                       rank=rank, world_size=world_size)
     except ValueError as exc:
         raise UserError(f"data: {exc}") from None
     workers = data.num_workers if num_workers is None else num_workers

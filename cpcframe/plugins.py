@@ -29,7 +29,8 @@ def _truthy(value: str | None) -> bool:
 
 #: The core's own components (default context model, negative policies, probe
 #: classifiers), registered through the same public hooks as any plugin's.
-CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity", "cpcframe.negatives.plugin", "cpcframe.probing.classifiers")
+CORE_PLUGINS: tuple[str, ...] = ("cpcframe.identity", "cpcframe.negatives.plugin", "cpcframe.probing.classifiers",
+                                  "cpcframe.shards.plugin")
 
 
 def make_plugin_manager(plugins: Iterable[Any] = (), *, autoload: bool | None = None) -> pluggy.PluginManager:

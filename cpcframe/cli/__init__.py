@@ -15,9 +15,9 @@ EXIT_INTERRUPTED = 130
 
 
 def _subcommands():
-    from cpcframe.cli import abx, check, compare, embed, export, plugins, probe, push, report, run
+    from cpcframe.cli import abx, check, compare, embed, export, plugins, probe, push, report, run, shard
 
-    return [run, check, probe, abx, compare, report, embed, export, push, plugins]
+    return [run, check, probe, abx, compare, report, embed, export, push, plugins, shard]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,63 @@
+"""The on-disk layout of a sharded corpus, and how one item is encoded.
+
+A corpus folder holds WebDataset tar shards ``shard-000000.tar`` ... and ``index.json``::
+
+    {"format": 1, "source": {...}, "shards": [{"name", "items", "bytes", "groups", "keys"}], ...}
+
+Each tar member group is one item: ``KEY.pth`` (``torch.save`` of ``{"data", "group",
+"labels"}``: any modality's tensors or lists, read back with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cpcframe.batch import Example
+from cpcframe.errors import UserError
+
+FORMAT = 1
+INDEX = "index.json"
+
+
+def shard_name(k: int) -> str:
+    return f"shard-{k:06d}.tar"
+
+
+def safe_key(key: str) -> str:
+    """A tar member stem WebDataset reads back whole (it splits names at the first dot)."""
+    return key.replace(".", "_")
+
+
+def encode_example(example: Example) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"data": example.data, "group": int(example.group), "labels": example.labels}, buffer)
+    return buffer.getvalue()
+
+
+def decode_example(key: str, payload: bytes) -> Example:
+    item = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    return Example(item["data"], group=int(item["group"]), key=key, labels=item["labels"])
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    """The corpus's ``index.json``, checked; a clear :class:`UserError` otherwise."""
+    path = Path(root) / INDEX
+    if not Path(root).is_dir():
+        raise UserError(f"shards location {root} does not exist or is not reachable")
+    try:
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{root} has no {INDEX}: not a sharded corpus (write one with cpcframe shard)") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read shard index {path}: {exc}") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("shards"), list):
+        raise UserError(f"{path} is not a cpcframe shard index (format {FORMAT})")
+    for entry in index["shards"]:
+        if len(entry.get("keys", ())) != entry.get("items") or len(entry.get("groups", ())) != entry.get("items"):
+            raise UserError(f"{path}: the entry of {entry.get('name')} does not match its item count")
+    return index
