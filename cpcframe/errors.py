@@ -31,7 +31,10 @@ class RecipeError(UserError):
         self.source = source
         head = f"{source}: " if source else ""
         n = len(self.problems)
-        lines = [f"{head}{n} problem{'s' if n != 1 else ''} in recipe:"]
+        if n == 1:  # one problem, one line: "recipe.toml: train.lr: must be > 0, got -1"
+            super().__init__(f"{head}{self.problems[0]}")
+            return
+        lines = [f"{head}{n} problems in recipe:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from cpcframe.cli import table
 from cpcframe.config.loader import read_recipe_data
+from cpcframe.errors import UserError, did_you_mean
 from cpcframe.runs.layout import RunDir
 
 SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
@@ -77,8 +78,24 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
+def _keys(data: Any, prefix: str = "") -> list[str]:
+    if not isinstance(data, dict):
+        return [prefix]
+    return [k for key, value in data.items() for k in _keys(value, f"{prefix}.{key}" if prefix else key)]
+
+
+def _check_shown(show: list[str], rows: list[dict[str, Any]], run_dirs: list[str]) -> None:
+    """A ``--show`` key that no run's (resolved, so complete) recipe holds is a typo."""
+    for key in show:
+        if all(row.get(key) is None for row in rows):
+            known = [k for d in run_dirs for k in _keys(read_recipe_data(RunDir(d).recipe))]
+            raise UserError(f"--show {key}: no such key in the recipe of "
+                            f"{'any of these runs' if len(rows) > 1 else rows[0]['run']}" + did_you_mean(key, known))
+
+
 def run(args: argparse.Namespace) -> int:
     rows = [collect(d, args.show) for d in args.run_dirs]
+    _check_shown(args.show, rows, args.run_dirs)
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]

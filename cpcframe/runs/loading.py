@@ -116,7 +116,14 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu",
     recipe = load_recipe(rd.recipe, registry, overrides)
     model = build_model(recipe, registry)
     state = load_weights(rd.weights)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape: the overrides changed the model
+        reason = next((line.strip() for line in str(exc).splitlines()
+                       if line.strip() and not line.startswith("Error(s)")), "shapes differ")
+        changed = f" with overrides {', '.join(overrides)}" if overrides else ""
+        raise UserError(f"weights in {rd.weights} do not fit the recipe's model{changed} ({reason}); "
+                        "overrides may change how the model runs, not its shape") from None
     if missing or unexpected:
         raise UserError(f"weights in {rd.weights} do not match the recipe's model "
                         f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)")
