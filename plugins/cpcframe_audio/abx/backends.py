@@ -13,17 +13,22 @@ says what produced it.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import inspect
 import io
 import math
+import os
 import random
+import sys
 import warnings
 from collections.abc import Sequence
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
 from cpcframe import UserError, did_you_mean
-from cpcframe_audio.abx.frames import LIBRI_LIGHT_SLICING
+from cpcframe_audio.abx.frames import LIBRI_LIGHT_SLICING, libri_light_span
 
 #: ``(context condition, speaker condition)``: "triphone" compares phones within one context
 #: (prev, next phone), "phone" ignores the context (ZeroSpeech 2021's phoneme ABX).
@@ -32,6 +37,11 @@ CONDITIONS: tuple[tuple[str, str], ...] = (("triphone", "within"), ("triphone", 
 _CONTEXT_MODE = {"triphone": "within", "phone": "any"}  # the libraries' names
 DISTANCE = "angular (cosine) distance between frames, DTW-aligned, averaged along the path"
 INSTALL = "pip install 'cpcframe[audio,abx]'"
+#: fastabx's switch to cut items as libri-light does (one frame fewer at the end).
+FASTABX_LIBRILIGHT_ENV = "FASTABX_WITH_LIBRILIGHT_BUG"
+FASTABX_SLICING = ("fastabx: frames ceil(onset/step - 1/2) to floor(offset/step - 1/2) inclusive "
+                   "(one frame more than libri-light at the end of every item; "
+                   "FASTABX_WITH_LIBRILIGHT_BUG=1 cuts as libri-light does)")
 
 
 def condition_name(context: str, speaker: str) -> str:
@@ -44,10 +54,14 @@ class Backend(Protocol):
 
     name: str
     distribution: str
+    install: str  # how to get it
     slicing: str
 
     def version(self) -> str | None:
         """The installed version (``None`` when not installed)."""
+
+    def span(self, onset: float, offset: float, step: float, frames: int) -> tuple[int, int]:
+        """``(start, end)`` frames (end exclusive) an item keeps under :attr:`slicing`."""
 
     def score(self, features: Path, item_file: Path, step: float, conditions: Sequence[tuple[str, str]], *,
               max_size_group: int, max_x_across: int, seed: int, device: str) -> dict[tuple[str, str], float]:
@@ -78,10 +92,14 @@ class LibriABX2:
 
     name = "libriabx2"
     distribution = "zerospeech-libriabx2"
+    install = INSTALL
     slicing = LIBRI_LIGHT_SLICING
 
     def version(self) -> str | None:
         return _version(self.distribution)
+
+    def span(self, onset: float, offset: float, step: float, frames: int) -> tuple[int, int]:
+        return libri_light_span(onset, offset, step, frames)
 
     def score(self, features, item_file, step, conditions, *, max_size_group, max_x_across, seed, device):
         try:
@@ -108,41 +126,72 @@ class LibriABX2:
 
 
 class FastABX:
-    """``fastabx`` through ``fastabx.zerospeech_abx`` (Python 3.12+)."""
+    """``fastabx`` through ``fastabx.zerospeech_abx`` (Python 3.12+; untested in cpcframe's CI, which
+    runs Python 3.11: the tests drive this class with a stand-in module).
+
+    Its slicing differs from libri-light's unless ``FASTABX_WITH_LIBRILIGHT_BUG=1`` is set: an
+    item keeps one more frame (the last frame whose centre is inside it), so its numbers are
+    not exactly libri-light's; :attr:`slicing` says which applied.
+    """
 
     name = "fastabx"
     distribution = "fastabx"
-    slicing = ("fastabx: Dataset.from_item at the given frequency (fastabx's own slicing; "
-               "see its documentation's comparison with libri-light)")
+    install = "pip install fastabx (it needs Python 3.12+)"
+
+    @staticmethod
+    def _as_libri_light() -> bool:
+        return os.environ.get(FASTABX_LIBRILIGHT_ENV, "0") == "1"
+
+    @property
+    def slicing(self) -> str:
+        if self._as_libri_light():
+            return f"fastabx with {FASTABX_LIBRILIGHT_ENV}=1: " + LIBRI_LIGHT_SLICING
+        return FASTABX_SLICING
 
     def version(self) -> str | None:
-        return _version(self.distribution)
+        found = _version(self.distribution)
+        if found is None and available(self.name):  # importable but not installed as a distribution
+            found = str(getattr(sys.modules.get("fastabx") or importlib.import_module("fastabx"),
+                                "__version__", "unknown"))
+        return found
+
+    def span(self, onset: float, offset: float, step: float, frames: int) -> tuple[int, int]:
+        start, end = libri_light_span(onset, offset, step, frames)
+        return (start, end) if self._as_libri_light() else (start, min(frames, end + 1))
 
     def score(self, features, item_file, step, conditions, *, max_size_group, max_x_across, seed, device):
         try:
             import fastabx
         except ImportError as exc:
             raise UserError(f"the fastabx backend needs fastabx (Python 3.12+), which cannot be imported "
-                            f"({exc}); use backend 'libriabx2'") from None
+                            f"({exc}); use --backend libriabx2") from None
         import numpy as np
         import torch
 
-        from decimal import Decimal
-
-        frequency = Decimal(str(round(1.0 / step, 9))).normalize()
+        abx = fastabx.zerospeech_abx
+        accepted = set(inspect.signature(abx).parameters)
+        # Older releases take neither the device nor the progress switch.
+        optional = {k: v for k, v in (("device", device), ("progress", False)) if k in accepted}
         out: dict[tuple[str, str], float] = {}
         for context, speaker in conditions:
             with _quiet_and_isolated():
-                out[(context, speaker)] = float(fastabx.zerospeech_abx(
-                    item_file, features, max_size_group=max_size_group,
-                    max_x_across=max_x_across, speaker=speaker, context=_CONTEXT_MODE[context],
-                    distance="angular", frequency=frequency, extension=".npy",
-                    feature_maker=lambda p: torch.from_numpy(np.load(p)), seed=seed,
-                    device=device, progress=False))
+                out[(context, speaker)] = float(abx(
+                    item_file, features, max_size_group=max_size_group, max_x_across=max_x_across,
+                    speaker=speaker, context=_CONTEXT_MODE[context], distance="angular",
+                    frequency=frequency_of(step), extension=".npy",
+                    feature_maker=lambda p: torch.from_numpy(np.load(p)), seed=seed, **optional))
         return out
 
 
+def frequency_of(step: float) -> int | Decimal:
+    """Frames per second of a step, exactly: an ``int`` (100 for 10 ms) when whole, else a
+    :class:`~decimal.Decimal` (fastabx refuses floats, which round item boundaries)."""
+    rate = Decimal(str(round(1.0 / step, 9))).normalize()
+    return int(rate) if rate == rate.to_integral_value() else rate
+
+
 BACKENDS: dict[str, Backend] = {b.name: b for b in (LibriABX2(), FastABX())}
+MODULES = {"libriabx2": "zrc_abx2", "fastabx": "fastabx"}  # what each backend imports
 
 #: One score to compute: ``(feature set, folder of its .npy files, frame step, condition)``.
 Job = tuple[str, Path, float, tuple[str, str]]
@@ -183,8 +232,11 @@ def get_backend(name: str) -> Backend:
 
 
 def available(name: str) -> bool:
-    """Whether backend ``name`` can be imported here (tests skip on it)."""
-    module = {"libriabx2": "zrc_abx2", "fastabx": "fastabx"}[name]
+    """Whether backend ``name`` can be imported here (tests skip on it; a module put into
+    ``sys.modules`` counts)."""
     import importlib.util
 
+    module = MODULES[name]
+    if module in sys.modules:
+        return sys.modules[module] is not None
     return importlib.util.find_spec(module) is not None

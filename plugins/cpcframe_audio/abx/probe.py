@@ -246,7 +246,7 @@ class AbxProbe(Probe):
         backend = backends.get_backend(cfg.backend)
         if backend.version() is None:
             raise UserError(f"the ABX backend {cfg.backend!r} needs {backend.distribution}, which is not "
-                            f"installed: {backends.INSTALL}")
+                            f"installed: {backend.install}")
         corpus = self.corpus(harness)
         items, item_source = self.items(corpus, harness.seed)
         keys = sorted({i.file for i in items})
@@ -259,13 +259,11 @@ class AbxProbe(Probe):
             jobs: list[backends.Job] = []
             for name, feature_set in sets.items():
                 counts = self.write_features(feature_set, corpus, keys, Path(tmp) / name, items)
-                if backend.name == "libriabx2":
-                    spans = (frames.libri_light_span(i.onset, i.offset, feature_set.step, counts[i.file])
-                             for i in items)
-                    scored[name] = sum(1 for start, end in spans if end > start)
-                    if not scored[name]:
-                        raise UserError(f"no ABX item is long enough to cover a frame of {name} features "
-                                        f"({1000 * feature_set.step:g} ms)")
+                spans = (backend.span(i.onset, i.offset, feature_set.step, counts[i.file]) for i in items)
+                scored[name] = sum(1 for start, end in spans if end > start)
+                if not scored[name]:
+                    raise UserError(f"no ABX item is long enough to cover a frame of {name} features "
+                                    f"({1000 * feature_set.step:g} ms)")
                 jobs += [(name, Path(tmp) / name, feature_set.step, cond) for cond in conditions]
             workers = cfg.workers or min(4, os.cpu_count() or 1)
             with torch.no_grad():
@@ -283,7 +281,7 @@ class AbxProbe(Probe):
             "frame_steps": {name: s.step for name, s in sets.items()},
             "frame_step_sources": {name: s.step_source for name, s in sets.items()},
             "items": {"source": item_source, **item_files.summary(items),
-                      **({"with_frames": scored} if scored else {})},
+                      "with_frames": scored},
             "utterances": corpus.source,
             "options": {"max_size_group": cfg.max_size_group, "max_x_across": cfg.max_x_across, "seed": cfg.seed,
                         "chunk": cfg.chunk, "workers": workers},
