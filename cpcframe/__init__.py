@@ -26,6 +26,7 @@ from cpcframe.encoder import Encoder, Features
 from cpcframe.errors import RecipeError, UserError, did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
+from cpcframe.measured_choice import fastest
 from cpcframe.model import ContrastiveModel
 from cpcframe.negatives import NegativePolicy
 from cpcframe.probing.harness import ProbeHarness, mean_pool
@@ -82,6 +83,8 @@ __all__ = [
     "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
     "did_you_mean", "describe_skipped",
     "NegativePolicy",
+    # Backends chosen by a short measurement on the machine at hand (``auto``).
+    "fastest",
     # Probing: the harness a probe runs in, its shared options, the classifier interface.
     "ProbeHarness", "ProbeOptions", "ProbeClassifier", "Predictor", "MLPProbeConfig", "mean_pool",
 ]

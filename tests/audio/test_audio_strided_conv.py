@@ -90,19 +90,77 @@ def test_encoder_backends_agree(norm, samples):
         torch.testing.assert_close(pa, pb, rtol=1e-9, atol=1e-10)
 
 
-def test_auto_uses_the_shifted_gemm_on_the_cpu(monkeypatch):
+@pytest.fixture
+def measured(monkeypatch):
+    """Inject the timings ``auto`` measures: ``measured["shifted_gemm"] = seconds``; records
+    each measurement's candidates and checks that they run on the real input."""
+    from cpcframe import measured_choice
+
+    measured_choice.clear_cache()
+    timings = {"conv1d": 1.0, "shifted_gemm": 1.0}
+    calls = []
+
+    def fake_measure(candidates, *, device, repeats=3, timer=None):
+        calls.append(sorted(candidates))
+        for run in candidates.values():
+            run()  # the trial passes themselves run (they must leave no trace)
+        return {name: timings[name] for name in candidates}
+
+    monkeypatch.setattr(measured_choice, "measure", fake_measure)
+    timings["calls"] = calls
+    yield timings
+    measured_choice.clear_cache()
+
+
+def _forbid(name):
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"auto called {name}")
+
+    return forbidden
+
+
+@pytest.mark.parametrize("faster, forbidden", [("shifted_gemm", "conv1d"), ("conv1d", "shifted_gemm")])
+def test_auto_runs_whichever_backend_measured_faster(measured, monkeypatch, faster, forbidden):
+    measured[faster] = 0.5
     encoder = CPCAudioEncoder(AudioEncoderConfig(hidden=8))
     x = torch.randn(2, 1, 800)
-    expected = encoder(x)
+    expected = encoder(x)  # measures (both trial passes run), then uses the faster one
+    assert measured["calls"] == [["conv1d", "shifted_gemm"]]
+    import cpcframe_audio.encoders as encoders
 
-    def no_conv1d(*args, **kwargs):
-        raise AssertionError("auto called F.conv1d on the CPU")
+    if forbidden == "conv1d":
+        monkeypatch.setattr(F, "conv1d", _forbid("F.conv1d"))
+    else:
+        monkeypatch.setattr(encoders, "conv1d_channels_last", _forbid("the shifted GEMM"))
+    torch.testing.assert_close(encoder(x), expected, rtol=1e-5, atol=1e-6)
+    assert len(measured["calls"]) == 1  # cached: not measured again
 
-    monkeypatch.setattr(F, "conv1d", no_conv1d)
-    torch.testing.assert_close(encoder(x), expected)
-    native = CPCAudioEncoder(AudioEncoderConfig(hidden=8, conv_backend="conv1d"))
-    with pytest.raises(AssertionError, match="auto called F.conv1d"):
-        native(x)
+
+def test_auto_keeps_conv1d_on_a_tie_and_measures_per_shape_bucket(measured):
+    encoder = CPCAudioEncoder(AudioEncoderConfig(hidden=8))
+    with torch.no_grad():
+        encoder(torch.randn(2, 1, 800))
+        encoder(torch.randn(2, 1, 900))  # same bucket (1024 samples): no new measurement
+        assert len(measured["calls"]) == 1
+        encoder(torch.randn(2, 1, 1600))  # next bucket
+        encoder(torch.randn(3, 1, 800))  # another batch bucket
+    assert len(measured["calls"]) == 3
+    from cpcframe import measured_choice
+
+    assert set(measured_choice.cached_choices().values()) == {"conv1d"}  # equal timings: the native one
+
+
+def test_auto_measurement_leaves_no_gradient_and_no_batch_norm_update(measured):
+    torch.manual_seed(0)
+    encoder = CPCAudioEncoder(AudioEncoderConfig(hidden=8, norm="batch"))
+    reference = CPCAudioEncoder(AudioEncoderConfig(hidden=8, norm="batch", conv_backend="conv1d"))
+    reference.load_state_dict(encoder.state_dict())
+    x = torch.randn(2, 1, 800)
+    out = encoder(x)  # train mode: the trials ran forward+backward of both backends first
+    assert all(p.grad is None for p in encoder.parameters())
+    torch.testing.assert_close(out, reference(x), rtol=1e-5, atol=1e-6)
+    for (name, a), b in zip(encoder.named_buffers(), reference.buffers()):
+        torch.testing.assert_close(a, b, msg=name)  # running stats updated once, by the real pass
 
 
 def test_bf16_autocast_computes_in_bf16_and_keeps_fp32_gradients():

@@ -1,0 +1,154 @@
+"""Does the CPC loss head stay linear in the batch? Cost per window at batch 8 .. 64, and
+with negatives gathered from a simulated global batch.
+
+Run by hand (not part of the tests)::
+
+    .venv/bin/python benchmarks/head_scaling.py                 # CPU, 2 threads
+    .venv/bin/python benchmarks/head_scaling.py --batches 8,64 --repeats 5
+    .venv/bin/python benchmarks/head_scaling.py --device cuda
+
+The head is what the trainer runs after the context model: the ``cpc_steps`` critic
+(one ``Linear(256, 12·512)`` for every ``W_k``) and the InfoNCE engine with 128 negatives
+per query sampled from the whole key batch (policy ``batch``), forward and backward, from
+leaf tensors ``z (B, T, 512)`` and ``c (B, T, 256)`` (``T = 128``, ``K = 12``: the CPC
+audio size). The score form is ``[loss] scoring``: ``auto`` (the engine's choice), and
+``dense`` for comparison.
+
+Targets (issue 13): the head's cost per window at batch 64 within 1.2x of that at batch 8;
+with negatives from a global batch of 64 held by 8 processes of batch 8, the per-process
+head cost within 1.3x of the local-only one.
+
+**Simulated world.** Gloo processes on a 2-core machine would time the scheduler, not the
+head, so the gathered case runs in one process what one rank computes: its 8 local items'
+queries against the keys of all 64 items (``item_offset = 0``), the other ranks' keys a
+leaf tensor standing for the all-gather's output, whose gradient is what the
+reduce-scatter would send back. The collectives themselves are not timed; their payload is
+printed (all-gather: every rank's keys, ``64·T·512`` floats; reduce-scatter: their
+gradient). ``tests/core/test_distributed_scoring.py`` checks with real gloo processes that
+this path gives the single process's losses and gradients.
+
+Timing: interleaved repeats (every variant once per round, so load from other jobs falls
+on all of them), median and min reported; ratios are of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import attrs
+import torch
+
+from measure import sync
+
+
+def head(args, batch: int, world: int, scoring: str, device: torch.device):
+    """``step()`` running one forward+backward of the head for ``batch`` local items whose
+    keys are gathered from ``world`` ranks of ``batch`` items each."""
+    from cpcframe.infonce import InfoNCEConfig, info_nce
+    from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
+
+    g = torch.Generator().manual_seed(0)
+    T, C, H = args.length, args.latent, args.hidden
+    z = (torch.randn(batch, T, C, generator=g) / C ** 0.25).to(device).requires_grad_()
+    c = torch.randn(batch, T, H, generator=g).to(device).requires_grad_()
+    others = (torch.randn((world - 1) * batch, T, C, generator=g) / C ** 0.25).to(device).requires_grad_()
+    torch.manual_seed(0)
+    critic = build_step_critic(StepCriticConfig(steps=args.steps), latent_dim=C, context_dim=H).to(device)
+    config = InfoNCEConfig(num_negatives=args.negatives, scoring=scoring)
+    sampler = torch.Generator(device=device).manual_seed(1)
+    groups = torch.arange(world * batch, device=device)
+    local = _batch(z, groups[:batch])
+
+    def step():
+        contrast = critic([z], [c], local)[0]
+        if world > 1:  # what gather_keys hands the engine on rank 0
+            contrast = attrs.evolve(contrast, keys=torch.cat([contrast.keys, others]), groups=groups)
+        result = info_nce(contrast, config, generator=sampler)
+        for p in (z, c, others, *critic.parameters()):
+            p.grad = None
+        result.loss.backward()
+        return float(result.loss.detach())
+
+    return step
+
+
+def _batch(z, groups):
+    from cpcframe.batch import Batch
+
+    return Batch(views=(z,), groups=groups)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batches", default="8,16,32,64", help="local batch sizes of the local-only rows")
+    p.add_argument("--world", type=int, default=8, help="simulated processes of batch 8 (global = 8·world)")
+    p.add_argument("--length", type=int, default=128, help="T: latents per window")
+    p.add_argument("--latent", type=int, default=512)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--negatives", type=int, default=128)
+    p.add_argument("--scorings", default="auto,dense")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    return p
+
+
+def measure(args, echo=print) -> dict:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    batches = [int(b) for b in args.batches.split(",")]
+    variants = {}
+    for scoring in args.scorings.split(","):
+        for b in batches:
+            variants[(scoring, b, 1)] = head(args, b, 1, scoring, device)
+        if args.world > 1:
+            variants[(scoring, 8, args.world)] = head(args, 8, args.world, scoring, device)
+    times: dict[tuple, list[float]] = {v: [] for v in variants}
+    for step in variants.values():
+        for _ in range(args.warmup):
+            step()
+    for _ in range(args.repeats):
+        for key, step in variants.items():
+            sync(device)
+            start = time.perf_counter()
+            step()
+            sync(device)
+            times[key].append(time.perf_counter() - start)
+    echo(f"CPC loss head (critic + engine, fwd+bwd), T={args.length} C={args.latent} H={args.hidden} "
+         f"K={args.steps} N={args.negatives}, {args.threads} threads, {args.repeats} interleaved repeats")
+    echo("| scoring | local batch | key items | median s | min s | ms per local window |")
+    echo("|---|---|---|---|---|---|")
+    per_window = {}
+    for (scoring, b, world), t in times.items():
+        med = statistics.median(t)
+        per_window[(scoring, b, world)] = med / b
+        echo(f"| {scoring} | {b} | {b * world} | {med:.3f} | {min(t):.3f} | {1000 * med / b:.1f} |")
+    out = {"per_window_s": {f"{s}/B{b}/W{w}": v for (s, b, w), v in per_window.items()}}
+    for scoring in args.scorings.split(","):
+        base = per_window[(scoring, batches[0], 1)]
+        big = per_window[(scoring, batches[-1], 1)]
+        out[f"{scoring}_batch_ratio"] = big / base
+        echo(f"{scoring}: per-window cost at batch {batches[-1]} / batch {batches[0]}: {big / base:.2f}x "
+             "(target <= 1.2x)")
+        if args.world > 1:
+            world = per_window[(scoring, 8, args.world)] / per_window[(scoring, 8, 1)]
+            out[f"{scoring}_world_ratio"] = world
+            echo(f"{scoring}: per-process cost with keys of {8 * args.world} items / local only: "
+                 f"{world:.2f}x (target <= 1.3x)")
+    if args.world > 1:
+        mib = 8 * args.world * args.length * args.latent * 4 / 2 ** 20
+        echo(f"collectives (not timed): all-gather of the keys, {mib:.0f} MiB received per rank; "
+             f"reduce-scatter of their gradient, the same")
+    return out
+
+
+def main() -> None:
+    measure(parser().parse_args())
+
+
+if __name__ == "__main__":
+    main()
