@@ -10,6 +10,9 @@ what each run directory already holds, nothing is recomputed:
   ``speaker/random_init``, ``classification/amdim_mlp``),
 * every ABX error of ``abx.json`` (``cpcframe abx``) as an ``abx/condition/features``
   column (``abx/triphone/within/cpc``, ``abx/phone/across/mfcc``),
+* the last results of a probe run while training (``train.validate_probe``, e.g. ABX on a
+  subsample of the items) from ``summary.json``, as ``val/<task>/<features>`` columns
+  (``val/abx/triphone/within/cpc``),
 * with ``--show``, recipe values by key path from the run's ``recipe.toml``
   (``--show model.critic.steps --show loss.negatives``).
 """
@@ -25,8 +28,10 @@ from cpcframe.cli import table
 from cpcframe.config.loader import read_recipe_data
 from cpcframe.errors import UserError, did_you_mean
 from cpcframe.runs.layout import RunDir
+from cpcframe.training.probe_metrics import is_probe_key
 
 SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
+ABX_COLUMNS = ("abx/", "val/abx/")  # error rates: lower is better
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -59,6 +64,9 @@ def collect(run_dir: str | Path, show: list[str]) -> dict[str, Any]:
     metrics = summary.get("metrics", {})
     for key in SUMMARY_METRICS:
         row[key] = metrics.get(key)
+    for key, value in metrics.items():  # the validation probe's last results (ABX while training)
+        if is_probe_key(key):
+            row[key] = value
     for task, scores in run.read_probe_results().items():
         for features, accuracy in scores.items():
             row[f"{task}/{features}"] = accuracy
@@ -72,7 +80,7 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        if "/" in key and not key.startswith("val/"):  # a probe accuracy or ABX error: percent
+        if "/" in key and (not key.startswith("val/") or is_probe_key(key)):  # probe accuracy, ABX error: %
             return f"{100 * value:.1f}"
         return f"{value:.4f}" if "loss" in key else f"{value:.3f}"
     return str(value)
@@ -107,6 +115,6 @@ def run(args: argparse.Namespace) -> int:
     print(table.format_table(columns, [[_cell(c, r.get(c)) for c in columns] for r in rows]))
     if any("/" in c and not c.startswith(("val/", "abx/")) for c in columns):
         print("(probe accuracies in %)")
-    if any(c.startswith("abx/") for c in columns):
+    if any(c.startswith(ABX_COLUMNS) for c in columns):
         print("(ABX errors in %: lower is better, 50 is chance)")
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from cpcframe.errors import UserError
-from cpcframe.report import cost, figures, tables
+from cpcframe.report import cost, figures, probe_figures, tables
 from cpcframe.runs.layout import RunDir
 from cpcframe.report.feature_maps import FeatureMap, feature_map, matching_pictures
 from cpcframe.report.recipes import differing_keys
@@ -44,6 +44,7 @@ class RunSection:
     probe_details: list[tuple[str, list[tuple[str, str]]]]
     abx: tables.Table | None
     abx_notes: list[str]
+    probe_curves: str | None  # train.validate_probe's results (ABX) over training
     cost: list[tuple[str, str]]
     feature_map: FeatureMap | None
     pictures: list[tuple[str, str]]
@@ -85,6 +86,7 @@ def run_section(run: RunData, label: str, index: int, *, maps: bool, method: str
         step_training_figure=figures.step_accuracy_over_training(run.records, step_names(run.records)),
         throughput=figures.throughput(run.records) if run.records else None,
         probe=tables.probe_table(run), probe_details=tables.details(run), abx=abx, abx_notes=abx_notes,
+        probe_curves=probe_figures.validation_probe(run.records) if run.records else None,
         cost=cost.cost(run), feature_map=fmap, pictures=matching_pictures(run.pictures))
 
 
@@ -99,6 +101,7 @@ def comparison(sections: list[RunSection]) -> dict[str, Any] | None:
         "probes": probes,
         "curves": figures.compare_curves([(s.label, s.run.records) for s in sections]),
         "steps": figures.compare_step_accuracy([(s.label, s.steps) for s in sections]),
+        "probe_curves": probe_figures.compare_validation_probe([(s.label, s.run.records) for s in sections]),
         "differences": tables.recipe_differences(runs, differing_keys([r.recipe for r in runs]), names),
         "no_recipe": [s.label for s in sections if s.run.recipe is None],
     }

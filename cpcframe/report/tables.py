@@ -135,7 +135,7 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
     """Runs side by side, from the rows of ``cpcframe compare`` (its
     :func:`~cpcframe.cli.compare.collect`): the final training and validation metrics with
     runs as rows, and every probe accuracy (``task/features``) with runs as columns."""
-    from cpcframe.cli.compare import SUMMARY_METRICS, _cell, collect
+    from cpcframe.cli.compare import ABX_COLUMNS, SUMMARY_METRICS, _cell, collect
     from cpcframe.errors import UserError
 
     rows, live = [], []
@@ -164,7 +164,7 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
     cells: dict[str, list[Cell]] = {name: [] for name in names}
     for column in metrics:
         values = [r.get(column) for r in rows]
-        top = None if column == "step" else best(values, "loss" in column)
+        top = None if column == "step" else best(values, "loss" in column or column.startswith(ABX_COLUMNS))
         for name, value in zip(names, values):
             cells[name].append(Cell(_cell(column, value), best=top is not None and value == top))
     marked = [f"{n} *" if id(run) in live else n for n, run in zip(names, runs)]
@@ -177,7 +177,7 @@ def compare_tables(runs: list[RunData], names: list[str]) -> tuple[Table, Table 
     probe_rows = []
     for column in probes:
         values = [r.get(column) for r in rows]
-        top = best(values, False)
+        top = best(values, column.startswith(ABX_COLUMNS))  # ABX: an error, the lowest is best
         probe_rows.append((column, [Cell(_cell(column, v), best=top is not None and v == top) for v in values]))
     baselines = tuple(i for i, (column, _) in enumerate(probe_rows) if is_baseline(column.split("/", 1)[1]))
     probe_table = Table(["task / features"] + names, probe_rows, caption=f"probe accuracy (%) of {FILES.probe.name}; "
