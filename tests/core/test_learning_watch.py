@@ -4,7 +4,6 @@ parts 2 and 6)."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from cpcframe.runs import RunDir
 from cpcframe.training.learning import COLLAPSED_SPREAD, LearningWatch, latent_spread
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
+from stop_at import StopAt
 from testpaths import TESTS
 
 TOY = TESTS / "core" / "toy_recipe.toml"
@@ -79,16 +79,6 @@ def test_a_learning_run_is_not_warned(registry, tmp_path, capsys):
     summary = Trainer(recipe, registry, RunDir(tmp_path), progress=False).run()
     assert summary.learning["status"] == "learning", summary
     assert "not learning" not in capsys.readouterr().err
-
-
-class StopAt(Trainer):
-    stop_at = 5
-
-    def train_step(self, batch):
-        metrics = super().train_step(batch)
-        if self.step == self.stop_at:
-            self.stop.requested = True
-        return metrics
 
 
 def test_resumed_summary_reports_the_whole_run(registry, tmp_path, capsys):

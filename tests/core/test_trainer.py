@@ -16,6 +16,7 @@ from cpcframe.config.loader import load_recipe
 from cpcframe.runs import RunDir, load_state, load_weights
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
+from stop_at import StopAt
 from testpaths import ROOT, TESTS, cli_env
 
 TOY = TESTS / "core" / "toy_recipe.toml"
@@ -28,18 +29,6 @@ RESUME_SETTINGS = ["train.steps=12", "train.checkpoint_every=100", "train.schedu
 
 def losses(run_dir) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())}
-
-
-class StopAt(Trainer):
-    """Requests a stop (as Ctrl-C does) once ``stop_at`` steps are done."""
-
-    stop_at = 5
-
-    def train_step(self, batch):
-        metrics = super().train_step(batch)
-        if self.step == self.stop_at:
-            self.stop.requested = True
-        return metrics
 
 
 def test_resume_equals_uninterrupted(registry, tmp_path):
