@@ -128,6 +128,21 @@ class ToyConvConfig:
     channels: int = attrs.field(default=32, validator=validators.positive)
     #: Return NaN latents from this many training forward calls on (0 = never): tests divergence.
     nan_after: int = 0
+    #: From this many training forward calls on, the latents are finite but their
+    #: gradient is NaN: the loss stays finite while the update makes the weights NaN.
+    nan_grad_after: int = 0
+
+
+class _NaNGradient(torch.autograd.Function):
+    """Identity forward; NaN backward."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full_like(grad, float("nan"))
 
 
 class ToyConv(cpcframe.Encoder):
@@ -139,6 +154,7 @@ class ToyConv(cpcframe.Encoder):
         self.net = nn.Sequential(nn.Conv1d(1, c, 8, 4, 2), nn.ReLU(), nn.Conv1d(c, c, 4, 4), nn.ReLU())
         self.output_dim = c
         self.nan_after = config.nan_after
+        self.nan_grad_after = config.nan_grad_after
         self.calls = 0
 
     def example_input(self, batch_size: int = 2):
@@ -150,6 +166,8 @@ class ToyConv(cpcframe.Encoder):
             self.calls += 1
             if self.nan_after and self.calls >= self.nan_after:
                 z = z * float("nan")
+            if self.nan_grad_after and self.calls >= self.nan_grad_after:
+                z = _NaNGradient.apply(z)
         return z
 
 

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 import attrs
 
 from cpcframe.config.component import ComponentSpec, component_field
-from cpcframe.config.validators import adam_betas, device_name, non_negative, positive
+from cpcframe.config.validators import adam_betas, device_name, learning_rate, non_negative, positive
 from cpcframe.identity import DEFAULT_CONTEXT_MODEL
 from cpcframe.infonce import InfoNCEConfig
 
@@ -96,7 +96,7 @@ class TrainSection:
     """
 
     steps: int = attrs.field(default=1000, validator=positive)
-    lr: float = attrs.field(default=2e-4, validator=positive)
+    lr: float = attrs.field(default=2e-4, validator=learning_rate)
     betas: tuple[float, float] = attrs.field(default=(0.9, 0.999), validator=adam_betas)
     eps: float = attrs.field(default=1e-8, validator=positive)
     weight_decay: float = attrs.field(default=0.0, validator=non_negative)

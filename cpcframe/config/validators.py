@@ -20,6 +20,18 @@ def non_negative(_instance: Any, attribute: Any, value: Any) -> None:
             raise ValueError(f"must be >= 0, got {value!r}")
 
 
+#: The largest ``train.lr`` accepted: far above any AdamW rate that trains (CPC: 2e-4), far
+#: below what overflows float32 in the update (``lr / (1 - beta1**t)``; 1e39 is finite in
+#: TOML but ends in "value cannot be converted to type float without overflow").
+MAX_LEARNING_RATE = 1e3
+
+
+def learning_rate(_instance: Any, attribute: Any, value: Any) -> None:
+    """An optimizer step size: > 0 and at most :data:`MAX_LEARNING_RATE`."""
+    if not 0 < value <= MAX_LEARNING_RATE:
+        raise ValueError(f"must be > 0 and at most {MAX_LEARNING_RATE:g}, got {value!r}")
+
+
 def probability(_instance: Any, attribute: Any, value: Any) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"must be in [0, 1], got {value!r}")

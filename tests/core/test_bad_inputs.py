@@ -181,6 +181,7 @@ CASES = [
     ("run-lr-negative", _run("train.lr=-1"), ["train.lr"]),
     ("run-lr-inf", _run("train.lr=inf"), ["train.lr", "finite"]),
     ("run-lr-nan", _run("train.lr=nan"), ["train.lr", "finite"]),
+    ("run-lr-overflowing-float32", _run("train.lr=1e39"), ["train.lr", "at most"]),
     ("run-lr-string", _run("train.lr=fast"), ["train.lr"]),
     ("run-steps-float", _run("train.steps=1.5"), ["train.steps"]),
     ("run-steps-zero", _run("train.steps=0"), ["train.steps"]),

@@ -95,20 +95,28 @@ def test_a_changed_learning_rate_on_resume_is_applied_and_recorded(registry, tmp
 
 # ---- item 6: the checkpoint a divergence keeps holds finite weights -----------------------
 def test_weights_that_explode_after_a_finite_loss_are_never_checkpointed(registry, tmp_path):
-    """``train.lr = 1e39`` is finite, yet one AdamW step with it takes float32 weights to
-    infinity while that step's loss was finite: the save after it must refuse, keeping
-    the previous checkpoint, whose weights (both files) are finite."""
-    train(registry, tmp_path, "train.steps=2")
-    run = RunDir(tmp_path)
+    """From step 3 on the loss is finite but its gradient NaN (``nan_grad_after``), so the
+    update makes the weights NaN: the save after step 3 must refuse, keeping the step-2
+    checkpoint, whose weights (both files) are finite. Without the weights check the
+    step-3 checkpoint would hold NaN weights and the step-4 loss would be the first alarm."""
     with pytest.raises(TrainingDiverged, match="weights became NaN or infinite by step 3"):
-        train(registry, tmp_path, "train.steps=6", "train.checkpoint_every=1", "train.lr=1e39",
-              resume=True, source=run.recipe)
+        train(registry, tmp_path, "train.steps=6", "train.checkpoint_every=1", "model.encoder.nan_grad_after=3")
+    run = RunDir(tmp_path)
+    lines = [json.loads(line) for line in run.metrics.read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2, 3] and all(r["loss"] == r["loss"] for r in lines)
     state = load_state(run.checkpoint)
-    assert state["step"] == 2
+    assert state["step"] == 2 and weights_step(run.weights) == 2
     assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
     weights = load_weights(run.weights)
     assert weights and all(torch.isfinite(t).all() for t in weights.values())
-    assert weights_step(run.weights) == 2
+
+
+def test_a_learning_rate_that_overflows_float32_is_refused_located(registry):
+    """``1e39`` is finite (``check`` passed it) but crashed in AdamW with a traceback."""
+    from cpcframe.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="train.lr"):
+        load_recipe(TOY, registry, ["train.lr=1e39"])
 
 
 def test_after_a_nan_loss_stop_the_kept_weights_are_finite(registry, tmp_path):
