@@ -28,7 +28,7 @@ from cpcframe.cli import table
 from cpcframe.config.loader import read_recipe_data
 from cpcframe.errors import UserError, did_you_mean
 from cpcframe.runs.layout import RunDir
-from cpcframe.training.probe_metrics import is_probe_key
+from cpcframe.probe_metrics import is_probe_key
 
 SUMMARY_METRICS = ("loss", "acc", "val/loss", "val/acc")
 ABX_COLUMNS = ("abx/", "val/abx/")  # error rates: lower is better

@@ -1,7 +1,7 @@
 """Figures of the probe results logged while training (``train.validate_probe``, e.g. ABX).
 
 With ``[train.validate_probe] name = "abx"`` every validation logs
-``val/abx/<condition>/cpc`` (see :mod:`cpcframe.training.probe_metrics`): these draw them
+``val/abx/<condition>/cpc`` (see :mod:`cpcframe.probe_metrics`): these draw them
 against the step, for one run and for several runs on shared axes, so a report shows
 phonetic discriminability over training and not only InfoNCE accuracy.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from cpcframe.report.figures import _figure, data_uri, run_colour
 from cpcframe.report.steps import series
-from cpcframe.training.probe_metrics import is_error, label_of, probe_keys, task_of
+from cpcframe.probe_metrics import is_error, label_of, probe_keys, task_of
 
 STYLES = ("-", "--", ":", "-.")
 

@@ -16,7 +16,7 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cpcframe.training.probe_metrics import probe_keys
+    from cpcframe.probe_metrics import probe_keys
 
     def series(key: str) -> tuple[list[int], list[float]]:
         """(steps, values) of the records that hold ``key`` (validation records are sparser)."""
@@ -51,7 +51,7 @@ def plot_curves(records: list[dict[str, Any]], path: Path, title: str = "") -> N
 
 def _plot_probe(ax, keys: list[str], series) -> None:
     """The validation probe's results against the step (ABX: error in %, lower is better)."""
-    from cpcframe.training.probe_metrics import is_error, label_of, task_of
+    from cpcframe.probe_metrics import is_error, label_of, task_of
 
     errors = all(is_error(k) for k in keys)
     for key in keys:

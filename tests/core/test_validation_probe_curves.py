@@ -17,7 +17,7 @@ import pytest
 from cpcframe.cli import main
 from cpcframe.report import build_report
 from cpcframe.training.plot import plot_curves
-from cpcframe.training.probe_metrics import is_probe_key, label_of, probe_keys
+from cpcframe.probe_metrics import is_probe_key, label_of, probe_keys
 
 from reportpage import read_page
 from testpaths import TESTS
