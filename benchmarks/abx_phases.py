@@ -30,8 +30,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from cpcframe.cli.abx import abx_run
     from cpcframe_audio.abx import backends, probe
+
+    from cpcframe.cli.abx import abx_run
 
     rows: list[tuple[str, str, float]] = []
     score, write = backends.LibriABX2.score, probe.AbxProbe.write_features
