@@ -8,8 +8,9 @@ worker instead ("DataLoader worker exited unexpectedly"). So workers ignore both
 signals until the main process :meth:`~WorkerSignals.release`\\ s them: it stops the run
 (checkpoint first) and then shuts its loader down, which ends the workers. After the
 release (or at the main process's exit) a SIGTERM ends a worker again, as the loader's
-own shutdown of a stuck worker expects; a worker whose main process died exits by
-itself (the loader's watchdog).
+own shutdown of a stuck worker expects, with exit status 0 (a loader reports a worker
+killed by a signal as a crash); a worker whose main process died exits by itself (the
+loader's watchdog).
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ class WorkerSignals:
         released = self._released
 
         def handle(signum: int, frame: Any) -> None:
-            if released.value:  # the loader ends this worker: die of the signal, as by default
-                signal.signal(signum, signal.SIG_DFL)
-                os.kill(os.getpid(), signum)
+            # Python runs this handler late: a job-wide SIGTERM that arrived while the worker
+            # waited in C code may run it only after the release. Dying *of* the signal then
+            # makes the main process's SIGCHLD guard report a "killed" worker in the middle
+            # of its clean shutdown, so a released worker exits with status 0 instead.
+            if released.value:
+                os._exit(0)
             # otherwise a stop sent to the whole job: the main process handles it
 
         for signum in _SIGNALS:
