@@ -34,6 +34,7 @@ from cpcframe.probing.classifier import Predictor, ProbeClassifier
 from cpcframe.probing.probe import Probe, ProbeResults
 from cpcframe.probing.mlp import MLPProbeConfig
 from cpcframe.probing.options import ProbeOptions
+from cpcframe.runs.chunks import encode_in_chunks
 from cpcframe.runs.layout import RunDir
 from cpcframe.views import ViewSampler
 
@@ -85,6 +86,8 @@ __all__ = [
     "NegativePolicy",
     # Backends chosen by a short measurement on the machine at hand (``auto``).
     "fastest",
+    # The one encoding of long sequence inputs (embed, probes, ABX).
+    "encode_in_chunks",
     # Probing: the harness a probe runs in, its shared options, the classifier interface.
     "ProbeHarness", "ProbeOptions", "ProbeClassifier", "Predictor", "MLPProbeConfig", "mean_pool",
 ]

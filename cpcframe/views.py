@@ -39,6 +39,19 @@ class ViewSampler(ABC):
         """Smallest raw example (in the dataset's natural unit) this sampler can use; 0 = any."""
         return 0
 
+    def inference_chunk(self) -> int | None:
+        """How long inputs are encoded for features (``cpcframe embed``, probes).
+
+        Returns:
+            ``None`` (the default): this sampler's views are not sequences that may be cut
+            (an image, a text's sentences); they are encoded whole. An int: the views are
+            ``(C, L)`` sequences, and by default a longer one is cut into pieces of that
+            many positions (:func:`cpcframe.encode_in_chunks`); ``0`` = whole. A sampler
+            that trains on fixed windows returns the window, so the context model sees
+            sequences as long as in training.
+        """
+        return None
+
     def inference_views(self, path: Path, run_dir: Path | None = None) -> list[tuple[str, View]]:
         """Read one input file into unbatched views for embedding (``cpcframe embed``).
 

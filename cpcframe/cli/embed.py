@@ -28,7 +28,12 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--layout", choices=("file", "per-file"), default="file",
                    help="one file of arrays (default), or one KEY.npy per input mirroring the inputs' "
                         "folders, with a features.json sidecar (frame step, level)")
-    p.add_argument("--batch-size", type=int, default=16, help="inputs of equal shape encoded together")
+    p.add_argument("--batch-size", type=int, default=16, help="inputs of equal shape (or pieces of one "
+                   "long sequence) encoded together")
+    p.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help="sequence inputs (audio): encode a long input in pieces of N samples, as the probes "
+                        "do (default: the training window, the speech probe's encoding; 0 = whole files; "
+                        "64000 = cpcframe abx's default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: the run's train.threads; 0 = the free cores)")
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from cpcframe.errors import UserError
     from cpcframe._version import __version__
     from cpcframe.export.hub import locate_model
-    from cpcframe.runs.embedding import embed_files
+    from cpcframe.runs.embedding import embed_files, resolve_chunk
     from cpcframe.runs.features import check_features_path, frame_step, save_features, save_per_file
     from cpcframe.runs.loading import load_run
     from cpcframe.runtime import resolve_device
@@ -55,10 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
     run_threads(folder, args.threads)
     loaded = load_run(folder, device=resolve_device(args.device, setting="--device"))
-    result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size)
+    chunk = resolve_chunk(loaded.view_sampler(), args.chunk)
+    result = embed_files(loaded, args.inputs, level=args.level, batch_size=args.batch_size, chunk=chunk)
     metadata = {"run_dir": str(Path(args.run_dir).resolve()) if folder == Path(args.run_dir) else args.run_dir,
                 "level": args.level,
                 "cpcframe_version": __version__}
+    if chunk is not None:
+        metadata["chunk"] = chunk
     if per_file:
         step, source = frame_step(loaded.model, loaded.view_sampler())
         save_per_file(out, result.features, result.sources,

@@ -6,6 +6,8 @@ batches, the encoder (``level="latent"``, z) or encoder + context model
 (``level="context"``, c) runs on them, and every view's features, without the batch
 axis, become one array named by the view's key: ``(T, C)`` for a sequence, ``(H, W, C)``
 for a grid, and one array per scale (``key/scale``) for multi-scale encoders (AMDIM).
+Sequence inputs (audio) are encoded one by one, a long one in pieces of the training
+window (:mod:`cpcframe.runs.chunks`), exactly as the probes encode them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import Tensor
 from cpcframe.batch import View, stack_views
 from cpcframe.encoder import Features
 from cpcframe.errors import UserError
+from cpcframe.runs.chunks import encode_in_chunks, encoder_hop
 
 LEVELS = ("latent", "context")
 #: What an unreadable input raises (soundfile: RuntimeError; PIL: OSError; parsing: ValueError).
@@ -32,6 +35,7 @@ class Embedder(Protocol):
     """What embedding needs of a trained model (:class:`cpcframe.runs.LoadedModel` is one)."""
 
     run_dir: Path | None
+    model: Any
 
     def view_sampler(self) -> Any:
         """The run's :class:`cpcframe.ViewSampler` (reads input files)."""
@@ -128,43 +132,77 @@ def _unbatch(features: Any, n: int) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def embed_files(loaded: Embedder, paths: Sequence[str | Path], *, level: str = "context",
-                batch_size: int = 16, warn: Callable[[str], None] = _warn) -> EmbedResult:
-    """Features of every input file (see the module docstring).
+def resolve_chunk(sampler: Any, chunk: int | None) -> int | None:
+    """The piece length long inputs are encoded in: ``chunk`` when given, else the view
+    sampler's :meth:`~cpcframe.ViewSampler.inference_chunk`; ``None`` = inputs that are
+    not cut (images, texts).
 
     Raises:
-        UserError: a bad ``level`` or ``batch_size``, a missing input, a sampler that cannot
-            read files, duplicate keys, or no usable input at all.
+        UserError: a negative ``chunk``, or a ``chunk`` for inputs that cannot be cut.
+    """
+    default = sampler.inference_chunk() if hasattr(sampler, "inference_chunk") else None
+    if chunk is None:
+        return default
+    if chunk < 0:
+        raise UserError(f"chunk must be >= 0 (0 = whole inputs), got {chunk}")
+    if default is None:
+        raise UserError(f"the run's view sampler ({type(sampler).__name__}) does not give sequences that "
+                        "can be cut; --chunk applies to sequence inputs such as audio")
+    return chunk
+
+
+def embed_files(loaded: Embedder, paths: Sequence[str | Path], *, level: str = "context",
+                batch_size: int = 16, chunk: int | None = None,
+                warn: Callable[[str], None] = _warn) -> EmbedResult:
+    """Features of every input file (see the module docstring).
+
+    Args:
+        chunk: for sequence inputs (audio), positions per encoded piece of a long input
+            (:func:`cpcframe.encode_in_chunks`, as the probes encode); ``None`` = the view
+            sampler's default (the training window for audio), ``0`` = whole inputs.
+
+    Raises:
+        UserError: a bad ``level``, ``batch_size`` or ``chunk``, a missing input, a sampler
+            that cannot read files, duplicate keys, or no usable input at all.
     """
     if level not in LEVELS:
         raise UserError(f"level must be one of {LEVELS}, got {level!r}")
     if batch_size < 1:
         raise UserError(f"batch size must be >= 1, got {batch_size}")
     sampler = loaded.view_sampler()
+    pieces = resolve_chunk(sampler, chunk)
     skipped: dict[str, int] = {}
     features: dict[str, np.ndarray] = {}
     sources: dict[str, Path] = {}
     items = read_views(sampler, paths, run_dir=loaded.run_dir, warn=warn, skipped=skipped)
-    for batch in _batches(items, batch_size):
-        stacked = stack_views([view for _, _, view in batch])
-        per_item = _unbatch(loaded.encode(stacked, level=level), len(batch))
-        for (key, path, _), maps in zip(batch, per_item):
-            for scale, array in maps.items():
-                name = f"{key}/{scale}" if scale else key
-                features[name] = array
-                sources[name] = path
+    if pieces is not None:  # sequences: one at a time, each cut into pieces encoded as a batch
+        hop = encoder_hop(loaded.model)
+        for key, path, view in items:
+            frames = encode_in_chunks(lambda piece: loaded.encode(piece, level=level), view, hop=hop,
+                                      chunk=pieces, batch_size=batch_size)
+            features[key], sources[key] = frames.numpy(), path
+    else:
+        for batch in _batches(items, batch_size):
+            stacked = stack_views([view for _, _, view in batch])
+            per_item = _unbatch(loaded.encode(stacked, level=level), len(batch))
+            for (key, path, _), maps in zip(batch, per_item):
+                for scale, array in maps.items():
+                    name = f"{key}/{scale}" if scale else key
+                    features[name] = array
+                    sources[name] = path
     if not features:
         detail = ", ".join(f"{k}: {v}" for k, v in skipped.items())
         raise UserError(f"no input could be embedded ({detail or 'no input'})")
     return EmbedResult(features, sources, skipped)
 
 
-def embed_file(loaded: Embedder, path: str | Path, *, level: str = "context") -> dict[str, np.ndarray]:
+def embed_file(loaded: Embedder, path: str | Path, *, level: str = "context",
+               chunk: int | None = None) -> dict[str, np.ndarray]:
     """Features of one input file, ``{key: array}``; an unusable file is a :class:`UserError`
     (with the reason it was skipped) rather than a warning."""
     problems: list[str] = []
     try:
-        return embed_files(loaded, [path], level=level, warn=problems.append).features
+        return embed_files(loaded, [path], level=level, chunk=chunk, warn=problems.append).features
     except UserError:
         if problems:
             raise UserError(problems[0]) from None

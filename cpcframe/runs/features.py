@@ -32,9 +32,9 @@ def check_features_path(path: str | Path) -> Path:
 
 
 def save_features(path: str | Path, features: dict[str, np.ndarray],
-                  metadata: dict[str, str] | None = None) -> Path:
-    """Write ``features`` as ``.npz`` or ``.safetensors`` (``metadata``: safetensors only),
-    atomically (a temporary file renamed into place)."""
+                  metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``features`` as ``.npz`` or ``.safetensors`` (``metadata``: safetensors only,
+    values written as strings), atomically (a temporary file renamed into place)."""
     path = check_features_path(path)
     if path.suffix.lower() == ".npz":
         def write(tmp: Path) -> None:
@@ -45,7 +45,7 @@ def save_features(path: str | Path, features: dict[str, np.ndarray],
 
         def write(tmp: Path) -> None:
             save_file({k: np.ascontiguousarray(v) for k, v in features.items()}, str(tmp),
-                      metadata=metadata)
+                      metadata=None if metadata is None else {k: str(v) for k, v in metadata.items()})
     return write_atomic(path, write)
 
 

@@ -83,18 +83,18 @@ class LoadedModel:
         return self._view_sampler
 
     def embed_files(self, paths: Sequence[str | Path], level: str = "context",
-                    batch_size: int = 16) -> EmbedResult:
+                    batch_size: int = 16, chunk: int | None = None) -> EmbedResult:
         """Features of input files; see :func:`cpcframe.runs.embedding.embed_files`."""
-        return embed_files(self, paths, level=level, batch_size=batch_size)
+        return embed_files(self, paths, level=level, batch_size=batch_size, chunk=chunk)
 
-    def embed(self, path: str | Path, level: str = "context") -> dict[str, np.ndarray]:
+    def embed(self, path: str | Path, level: str = "context", chunk: int | None = None) -> dict[str, np.ndarray]:
         """Features of one input file (audio, image, text, ... as the run's plugin reads it):
         ``{key: array}`` without the batch axis, e.g. ``{"speech": (T, 256)}``.
 
         Raises:
             UserError: the file cannot be read, or the plugin cannot read files.
         """
-        return embed_file(self, path, level=level)
+        return embed_file(self, path, level=level, chunk=chunk)
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cpcframe import encode_in_chunks
 from cpcframe_audio.data.labels import LABEL_HOP
 
 
@@ -17,7 +18,6 @@ def model_hop(model) -> int:
     return int(getattr(model.encoder, "downsampling", LABEL_HOP))
 
 
-@torch.no_grad()
 def encode_utterance(model, wave: Tensor, *, level: str = "context", chunk: int = 0,
                      batch_size: int = 16, device: torch.device | str = "cpu") -> Tensor:
     """``(1, S)`` waveform -> ``(S // hop, D)`` frozen features of ``model``.
@@ -25,27 +25,18 @@ def encode_utterance(model, wave: Tensor, *, level: str = "context", chunk: int 
     With ``chunk > 0`` the utterance is cut into consecutive chunks of ``chunk`` samples
     (rounded down to a multiple of the hop) encoded as a batch, ``batch_size`` chunks at
     a time, plus the remainder, so memory is bounded for any length and the context
-    model sees sequences as long as in training. ``chunk = 0`` encodes it whole.
+    model sees sequences as long as in training. ``chunk = 0`` encodes it whole. The
+    same function as ``cpcframe embed`` (:func:`cpcframe.encode_in_chunks`), so equal
+    ``chunk`` gives equal features.
+
+    Raises:
+        ValueError: the utterance is shorter than one latent.
     """
     hop = model_hop(model)
-    samples = (wave.shape[-1] // hop) * hop
-    if samples == 0:
+    if wave.shape[-1] < hop:
         raise ValueError(f"utterance of {wave.shape[-1]} samples is shorter than one latent ({hop})")
-    wave = wave.reshape(1, -1)[:, :samples].to(torch.float32)
-    chunk = (chunk // hop) * hop
-    if chunk <= 0 or samples <= chunk:
-        pieces = [wave[None]]  # (1, 1, S)
-    else:
-        full = samples // chunk
-        body = wave[:, :full * chunk].reshape(full, 1, chunk)  # (n, 1, chunk)
-        pieces = list(body.split(batch_size))
-        if samples > full * chunk:
-            pieces.append(wave[None, :, full * chunk:])
-    outs = []
-    for piece in pieces:
-        feats = model.encode(piece.to(device), level=level)  # (n, t, D)
-        outs.append(feats.reshape(-1, feats.shape[-1]).float().cpu())
-    return torch.cat(outs)  # (S // hop, D)
+    return encode_in_chunks(lambda piece: model.encode(piece.to(device), level=level),
+                            wave.reshape(1, -1).to(torch.float32), hop=hop, chunk=chunk, batch_size=batch_size)
 
 
 def mfcc_utterance(wave: Tensor, sample_rate: int = 16000, coefficients: int = 13) -> Tensor:

@@ -48,8 +48,9 @@ class SpeechProbeConfig(ProbeOptions):
     Attributes:
         tasks: ``phone`` and/or ``speaker``.
         baselines: also score a random-init model and MFCCs (``cpcframe probe --baselines``).
-        chunk: samples per encoded piece of an utterance (0 = the recipe's window when its
-            view sampler has one, else 20480); bounds memory and matches training lengths.
+        chunk: samples per encoded piece of an utterance (0 = the view sampler's
+            ``inference_chunk``, the training window; else 20480); bounds memory and
+            matches training lengths. ``cpcframe embed`` encodes the same way by default.
         batch_size: pieces per forward pass.
         test_fraction: held-out share of utterances when the dataset has no test split.
         max_utterances: utterances used per split, spread over speakers (0 = all).
@@ -227,10 +228,13 @@ class SpeechProbe(Probe):
         return out
 
     # ---- entry point -------------------------------------------------------------------
-    def chunk_size(self, recipe: Any) -> int:
+    def chunk_size(self, harness: ProbeHarness) -> int:
+        """The probe's ``chunk``, else the view sampler's (the training window): the encoding
+        ``cpcframe embed`` uses by default."""
         if self.config.chunk:
             return self.config.chunk
-        return int(getattr(getattr(recipe.data.views, "config", None), "window", 20480) or 20480)
+        default = harness.view_sampler().inference_chunk()
+        return 20480 if default is None else int(default)
 
     def run(self, model, harness: ProbeHarness) -> dict[str, dict[str, float]]:
         cfg = self.config
@@ -242,7 +246,7 @@ class SpeechProbe(Probe):
         if "phone" in cfg.tasks and not any(u.phone for u in uses):
             warnings.warn("speech probe: the dataset has no phone labels (set data.dataset.phone_labels); "
                           "only speakers are probed", stacklevel=2)
-        chunk = self.chunk_size(harness.recipe)
+        chunk = self.chunk_size(harness)
         models = harness.feature_models(model)
         def frames(m):  # (1, S) waveform -> (T, D) frozen features of m
             return lambda wave: encode_utterance(m, wave, level=cfg.level, chunk=chunk, batch_size=cfg.batch_size,

@@ -48,6 +48,10 @@ class AudioWindows(ViewSampler):
     def min_length(self) -> int:
         return self.config.window
 
+    def inference_chunk(self) -> int:
+        """Embedding and probes encode long files in windows of the training length."""
+        return self.config.window
+
     def example(self) -> Example:
         """A random mono utterance of two windows (contract tests)."""
         g = torch.Generator().manual_seed(0)

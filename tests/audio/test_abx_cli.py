@@ -140,8 +140,10 @@ def test_per_file_export_mirrors_the_inputs_and_scores_the_same(run_dir, tmp_pat
     keys = sorted({i.file for i in items})
     inputs = [next((corpus / "audio").rglob(f"{k}.flac")) for k in keys]
     out = tmp_path / "features"
-    assert main(["embed", str(run_dir), *map(str, inputs), "--layout", "per-file", "--out", str(out)]) == 0
-    assert main(["embed", str(run_dir), *map(str, inputs), "--out", str(tmp_path / "all.npz")]) == 0
+    abx_encoding = ("--chunk", "64000")  # cpcframe abx's pieces (CPC_audio's), not the probe's window
+    assert main(["embed", str(run_dir), *map(str, inputs), "--layout", "per-file", "--out", str(out),
+                 *abx_encoding]) == 0
+    assert main(["embed", str(run_dir), *map(str, inputs), "--out", str(tmp_path / "all.npz"), *abx_encoding]) == 0
     arrays, sidecar = load_per_file(out)
     assert sidecar["level"] == "context" and sidecar["frame_step"] == 0.01 and sidecar["layout"] == "per-file"
     for key, path in zip(keys, inputs):  # SPEAKER/CHAPTER/ID.npy, as the audio is laid out

@@ -217,8 +217,12 @@ def test_embed_audio_files_from_a_tiny_audio_run(tmp_path):
     features = load_features(out)
     assert features["one"].shape == (100, 128) and features["two"].shape == (50, 128)  # 10 ms latents
     model = cpcframe.load(run)
-    expected_c = model.encode(torch.from_numpy(wave)[None, None])[0].numpy()
+    # By default a file is encoded in pieces of the training window (as the speech probe does).
+    pieces = torch.from_numpy(wave).reshape(5, 1, 3200)  # 16000 samples = 5 windows of 3200
+    expected_c = model.encode(pieces).reshape(100, 128).numpy()
     np.testing.assert_allclose(features["one"], expected_c, rtol=1e-4, atol=1e-5)
+    whole = model.encode(torch.from_numpy(wave)[None, None])[0].numpy()
+    np.testing.assert_allclose(model.embed(tmp_path / "one.wav", chunk=0)["one"], whole, rtol=1e-4, atol=1e-5)
     assert model.embed(tmp_path / "two.flac", level="latent")["two"].shape == (50, 128)
 
 
