@@ -230,6 +230,8 @@ CASES = [
     ("check-build-policy-without-negatives", ["check", "toy.toml", "--build", "--set", "data.batch_size=1",
                                               "--set", "loss.negatives=other_sequences"], ["loss.negatives"]),
     # ---- reading runs ---------------------------------------------------------------------
+    ("check-data-batch-larger-than-corpus", ["check", "toy.toml", "--data", "--set", "data.batch_size=1000"],
+     ["toy.toml", "data.batch_size", "48"]),
     ("probe-not-a-run", ["probe", "nowhere"], ["nowhere"]),
     ("probe-without-probe-section", ["probe", "done"], ["done", "[probe]"]),
     ("probe-unknown-probe", ["probe", "done", "--set", "probe.name=nope"], ["probe", "nope"]),
