@@ -18,22 +18,20 @@ Cost per query, in units of one gathered element (read, multiply, add):
 
 * dense: ``C · (3·D·γ + s)``, with ``γ`` the cost of a GEMM multiply-add relative to a
   gathered element and ``s ≈ 6`` passes over each score;
-* gathered: ``g·U·D`` with ``g ≈ 2.5`` (forward, and the two gradients backward, each
-  about one pass over the used keys' elements, the forward's and the queries' gradient
-  mostly from cache).
+* gathered: ``g·U·D`` with ``g ≈ 0.8``, measured (forward, and the two gradients
+  backward, each about one pass over the used keys' elements, mostly from cache: the
+  keys' gradient is summed block by block of queries, see :func:`_keys_gradient`).
 
 So the gathered form wins when ``C / U > g·D / (3·D·γ + s)``. ``γ`` depends on the device:
 a CPU core's GEMM does 16-32 float32 multiply-adds per cycle (FMA units) where gathered
-rows stream about two elements per cycle (``γ ≈ 1/16``: for ``D = 256``, gathered when
-``C ≳ 12·U``; single-thread timings on the 2-core EPYC put the crossover at ``C/U ≈ 10-11``,
-the dense form 1.3x ahead at ``C/U = 8`` and 3.7x behind at ``C/U = 64``). A GPU's tensor
-cores do hundreds of multiply-adds per element of memory bandwidth (``γ ≈ 1/200``, an
-estimate not measured here: gathered only when ``C ≳ 65·U``). For CPC audio (``D = 256``,
-``U = 129``, ``L = 128``) on a CPU, the dense product stays the choice for a key batch of 8
-(``C = 1024 = 8·U``) and the gathered one takes over from about 12 items; with negatives
-gathered across 8 processes of batch 8 (``C = 8192 = 64·U``) the head then grows with the
-local batch only, not with the local times the global batch. Problems with fewer than
-:data:`MIN_DENSE_SCORES` dense scores keep the dense form: the gathered one's fixed costs
+rows stream about two elements per cycle (``γ ≈ 1/16``: for ``D = 512``, gathered when
+``C ≳ 4·U``). Timings of the CPC audio head (``D = 512``, ``U = 129``, ``L = 128``) on the
+2-core EPYC, 1 and 2 threads: dense and gathered equal at ``C/U = 4``, dense 1.7x behind at
+``C/U = 8`` (a key batch of 8), 2.5-2.9x behind at 16. A GPU's tensor cores do hundreds of
+multiply-adds per element of memory bandwidth (``γ ≈ 1/200``, an estimate not measured
+here, with ``g ≈ 2.5``: gathered only when ``C ≳ 65·U``). With negatives gathered across 8 processes of batch
+8 (``C = 8192 = 64·U``) the head grows with the local batch only, not with the local times
+the global batch. Problems with fewer than :data:`MIN_DENSE_SCORES` dense scores keep the dense form: the gathered one's fixed costs
 (sorts, more kernels) outweigh what it saves there.
 
 Both forms compute the same scores (float32 for half precision and under autocast,
@@ -57,8 +55,9 @@ Scoring = Literal["auto", "dense", "gathered"]
 GEMM_COST = {"cpu": 1 / 16, "cuda": 1 / 200}
 #: ``s``: passes over each dense score (write, gather; zero-fill, scatter, two GEMM reads).
 SCORE_PASSES = 6.0
-#: ``g``: passes over each used key element in the gathered form, forward and backward.
-GATHER_PASSES = 2.5
+#: ``g``: passes over each used key element in the gathered form, forward and backward
+#: (CPU: measured; CUDA: the earlier, unmeasured estimate, with its sort of each row's pairs).
+GATHER_PASSES = {"cpu": 0.8, "cuda": 2.5}
 #: Below this many dense scores (``B·Q·C``, 1 MiB of float32) the dense form is kept.
 MIN_DENSE_SCORES = 2**18
 
@@ -71,7 +70,7 @@ def prefers_gathered(*, queries: int, candidates: int, used: int, dim: int, devi
     if gemm is None or used >= candidates or queries * candidates < MIN_DENSE_SCORES:
         return False
     dense = candidates * (3 * dim * gemm + SCORE_PASSES)
-    gathered = GATHER_PASSES * used * dim
+    gathered = GATHER_PASSES[device.type] * used * dim
     return gathered < dense
 
 
@@ -103,21 +102,59 @@ def _unique_per_row(index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return crow, columns[first], position
 
 
+#: Queries per block of the keys' gradient: the block's rows stay in cache while their
+#: gradient is summed into the keys (4 MiB of float32 rows of 512 features).
+BLOCK_BYTES = 4 << 20
+
+
+def _keys_gradient(queries: Tensor, num_keys: int, index: Tensor, grad: Tensor) -> Tensor:
+    """``grad_k[c] = Σ_{(r, u): index[r, u] = c} grad[r, u] · queries[r]``, ``(C, D)``.
+
+    One bag of query rows per candidate (``embedding_bag`` over the entries sorted by
+    candidate), block by block of queries: a candidate's rows are spread over all queries,
+    and summing them from the whole ``(R, D)`` queries at once reads each row from memory
+    again (4.5x slower at ``R = 49k, D = 512`` on the 2-core EPYC). Indices are int32 when
+    they fit (a cheaper sort).
+    """
+    R, U = index.shape
+    D = queries.shape[1]
+    small = torch.int32 if max(num_keys, R * U) < 2**31 else torch.long
+    block = max(1, BLOCK_BYTES // (D * queries.element_size()))
+    out = queries.new_zeros(num_keys, D)
+    for start in range(0, R, block):
+        flat = index[start:start + block].reshape(-1).to(small)
+        order = torch.argsort(flat, stable=True)  # entries grouped by candidate
+        counts = torch.bincount(flat, minlength=num_keys)
+        offsets = (counts.cumsum(0) - counts).to(small)
+        rows = torch.div(order, U, rounding_mode="floor").to(small)  # each entry's query in the block
+        weights = grad[start:start + block].reshape(-1)[order]
+        out += F.embedding_bag(rows, queries[start:start + block], offsets, per_sample_weights=weights,
+                               mode="sum")  # empty bags give zeros
+    return out
+
+
 class _GatheredScores(torch.autograd.Function):
     """``(R, D) queries, (C, D) keys, (R, U) index -> (R, U)``: ``queries[r]·keys[index[r, u]]``.
 
     No ``(R, U, D)`` tensor of gathered keys is formed: the forward pass is a sampled
-    dense-dense product (SDDMM, ``torch.sparse.sampled_addmm``) at the distinct
-    ``(row, candidate)`` pairs; the backward pass sums weighted rows with
+    dense-dense product (SDDMM, ``torch.sparse.sampled_addmm``) at the ``(row, candidate)``
+    pairs (on the CPU the index itself, elsewhere its distinct sorted pairs); the backward pass sums weighted rows with
     ``embedding_bag`` (the queries' gradient: bags of each row's candidates; the keys'
-    gradient: bags of each candidate's rows).
+    gradient: bags of each candidate's rows, :func:`_keys_gradient`).
     """
 
     @staticmethod
     def forward(ctx, queries: Tensor, keys: Tensor, index: Tensor) -> Tensor:  # type: ignore[override]
         R, U = index.shape
         C = keys.shape[0]
-        crow, columns, position = _unique_per_row(index)
+        if queries.device.type == "cpu":
+            # The CPU kernel computes one dot product per stored entry, in storage order, so
+            # the pattern can be the index itself (unsorted, a negative drawn twice stored
+            # twice): no sort, and the values come out in index order.
+            crow = torch.arange(0, R * U + 1, U, device=index.device)
+            columns, position = index.reshape(-1), None
+        else:  # other backends (cuSPARSE) want each row's columns sorted and distinct
+            crow, columns, position = _unique_per_row(index)
         with warnings.catch_warnings():  # "sparse CSR support is in beta": SDDMM is all we use
             warnings.simplefilter("ignore", UserWarning)
             pattern = torch.sparse_csr_tensor(crow, columns, queries.new_zeros(columns.shape[0]), (R, C),
@@ -125,7 +162,7 @@ class _GatheredScores(torch.autograd.Function):
         # (r: query, d: feature) x (d, c: candidate), at the pattern's (r, c) pairs only
         pairs = torch.sparse.sampled_addmm(pattern, queries, keys.t(), beta=0.0).values()
         ctx.save_for_backward(queries, keys, index)
-        return pairs[position]  # (R, U)
+        return pairs.view(R, U) if position is None else pairs[position]  # (R, U)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
@@ -137,15 +174,7 @@ class _GatheredScores(torch.autograd.Function):
             # grad_q[r] = Σ_u grad[r, u] · keys[index[r, u]]: one bag of U keys per query.
             grad_queries = F.embedding_bag(index, keys, per_sample_weights=grad, mode="sum")
         if ctx.needs_input_grad[1]:
-            # grad_k[c] = Σ_{(r, u): index[r, u] = c} grad[r, u] · queries[r]: one bag of
-            # queries per candidate (a stable sort groups them; empty bags give zeros).
-            flat = index.reshape(-1)
-            order = torch.argsort(flat, stable=True)
-            counts = torch.bincount(flat, minlength=keys.shape[0])
-            offsets = counts.cumsum(0) - counts
-            rows = torch.div(order, U, rounding_mode="floor")
-            grad_keys = F.embedding_bag(rows, queries, offsets, per_sample_weights=grad.reshape(-1)[order],
-                                        mode="sum")
+            grad_keys = _keys_gradient(queries, keys.shape[0], index, grad)
         return grad_queries, grad_keys, None
 
 
