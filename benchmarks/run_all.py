@@ -16,14 +16,20 @@ benchmark                   ratio                                               
 ==========================  ==================================================  ==========
 ``engine_vs_loop.py``       loop / engine time, forward+backward of the loss    >= 10x
 ``engine_vs_loop.py``       loop / engine peak memory of the same               > 1x
-``train_step_vs_loop.py``   loop / engine time of a whole training step         >= 4x
+``train_step_vs_loop.py``   loop / engine time of a whole training step         >= 6x
+``train_step_vs_loop.py``   step's counted FLOP/s / the machine's GEMM rate     >= 85 %
 ``loader_throughput.py``    loader windows/s / training windows/s               >= 10x
 ``audio_encoder.py``        conv1d / shifted-GEMM time of the audio encoder     (shown)
 ==========================  ==================================================  ==========
 
-The exit status is 1 when a target is missed at full size (``--quick`` only reports:
-its sizes are too small for the targets to mean anything). CPU timings depend on the
-machine's load, which is printed before and after.
+Every figure is printed with the host it was measured on. A missed target is reported as
+missed, with its figure, and judged (:mod:`verdicts`): when the training step still uses
+at least 40 % of this machine's own matmul rate (:mod:`machine_rates`, measured in the same
+run), the miss is the machine's ("missed (machine)": the loop reference is memory-bound, so
+its ratio to cpcframe's GEMM-bound step differs between hosts); below that, or for the
+loader's target, it is a regression. The exit status is 1 only for a regression (and never
+in ``--quick`` mode, whose sizes are too small for the targets to mean anything). CPU
+timings depend on the machine's load, which is printed before and after.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from pathlib import Path
 
 import torch
 
-TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speedup": 4.0, "loader_ratio": 10.0}
+from machine_rates import matmul_gflops
+from verdicts import exit_status, judge
+
+TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speedup": 6.0,
+           "step_efficiency": 0.85, "loader_ratio": 10.0}
+#: Figures a host cannot excuse: the loader must outrun the step, and the engine use less
+#: memory than the loop, anywhere.
+NOT_MACHINE_BOUND = {"loader_ratio", "engine_memory_ratio"}
 
 
 def cpu_model() -> str:
@@ -57,6 +70,12 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         text += f"; GPU {torch.cuda.get_device_name(device)}"
     return text
+
+
+def host_tag(device: torch.device, threads: int) -> str:
+    """The short host name printed beside every figure."""
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    return f"{where}, {os.cpu_count()} cores, {threads} threads"
 
 
 def load() -> str:
@@ -83,6 +102,10 @@ def main() -> int:
     started = time.perf_counter()
     quick = args.quick
     dev = ["--device", args.device, "--threads", str(args.threads)]
+
+    section("The machine's own float32 matmul rate (the yardstick of a regression)")
+    gemm = matmul_gflops(device, args.threads, size=1024 if quick else 2048)
+    print(f"float32 GEMM: {gemm:.1f} GFLOP/s (best of 10, {args.threads} threads) [{host_tag(device, args.threads)}]")
 
     section("InfoNCE engine vs loop over k: forward+backward of the loss head")
     engine_mod = importlib.import_module("engine_vs_loop")
@@ -113,12 +136,14 @@ def main() -> int:
         + (["--source", "memory", "--batches", "30", "--workers", "0"] if quick else []))
     loader = loader_mod.measure(loader_args)
 
+    efficiency = step["engine_flops"] / step["engine"] / 1e9 / gemm
     results = {
         "engine_speedup": engine["speedup"],
         "engine_memory_ratio": engine["memory_ratio"],
         "train_step_speedup": step["speedup"],
         "train_step_cpu_time_ratio": step["cpu_speedup"],
         "train_step_min_ratio": step["min_speedup"],
+        "step_efficiency": efficiency,
         "loader_ratio": max(loader["ratios"].values()),
         **{f"encoder_gemm_speedup_{p}": row["speedup"] for p, row in encoder.items()},
     }
@@ -128,28 +153,33 @@ def main() -> int:
         "train_step_speedup": "training step speed-up over loop-style loss",
         "train_step_cpu_time_ratio": "  the same in CPU time (process_time)",
         "train_step_min_ratio": "  the same from the fastest steps",
+        "step_efficiency": "training step FLOP/s / machine's GEMM rate",
         "loader_ratio": "loader throughput / training consumption",
         **{f"encoder_gemm_speedup_{p}": f"cpc_audio encoder, shifted GEMM vs conv1d, {p}" for p in encoder},
     }
+    host = host_tag(device, args.threads)
     section("Summary")
     print(f"machine: {machine(device)}")
     print(f"load average after (1, 5, 15 min): {load()}; took {time.perf_counter() - started:.0f}s")
     print(f"losses: loop {engine['loss_loop']:.6f}, engine {engine['loss_engine']:.6f} "
           f"(|diff| {engine['loss_diff']:.1e})")
-    missed = []
+    verdicts = []
     for key, value in results.items():
+        shown = f"{100 * value:7.1f}% " if key == "step_efficiency" else f"{value:8.1f}x"
         if key not in TARGETS:  # shown for information
-            print(f"  {labels[key]:<46} {value:8.1f}x")
+            print(f"  {labels[key]:<46} {shown}   [{host}]")
             continue
         target = TARGETS[key]
-        ok = value >= target if key != "engine_memory_ratio" else value > target
-        if not ok:
-            missed.append(key)
-        verdict = "-" if quick else ("ok" if ok else "MISSED")
+        verdict = judge(key, value, target, efficiency=efficiency, machine_bound=key not in NOT_MACHINE_BOUND,
+                        strict=key == "engine_memory_ratio")
+        verdicts.append(verdict)
         relation = ">" if key == "engine_memory_ratio" else ">="
-        print(f"  {labels[key]:<46} {value:8.1f}x   target {relation} {target:g}x   {verdict}")
+        goal = f"{100 * target:g}%" if key == "step_efficiency" else f"{target:g}x"
+        print(f"  {labels[key]:<46} {shown}   target {relation} {goal:<5} "
+              f"{'-' if quick else verdict.status:<17} [{host}]")
     if args.json:
         payload = {"machine": machine(device), "quick": quick, "threads": args.threads, "load_after": load(),
+                   "gemm_gflops": gemm, "verdicts": {v.key: v.status for v in verdicts},
                    "results": results, "engine_rows": {k: list(v) for k, v in engine["rows"].items()},
                    "train_step_s": {k: step[k] for k in ("shared", "engine", "loop")},
                    "train_step_cpu_s": step["cpu_s"],
@@ -158,12 +188,14 @@ def main() -> int:
     if quick:
         print("quick mode: sizes are reduced, so the figures only show that every benchmark runs")
         return 0
-    if missed:
-        print("targets missed: " + ", ".join(missed))
-        return 1
-    print("all targets met")
-    return 0
-
+    missed = [v for v in verdicts if v.status != "met"]
+    for v in missed:
+        why = ("the step still runs at {:.0f}% of this machine's GEMM rate: the host sets this ratio"
+               .format(100 * efficiency) if v.status == "missed (machine)" else "a regression of cpcframe")
+        print(f"missed: {v.key} = {v.value:.3g} (target {v.target:g}) on {host}: {why}")
+    if not missed:
+        print(f"all targets met on {host}")
+    return exit_status(verdicts)
 
 if __name__ == "__main__":
     sys.exit(main())

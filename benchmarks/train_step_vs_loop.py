@@ -209,8 +209,13 @@ def measure(args, echo=print) -> dict:
     if not gpu:
         echo(f"CPU time (this process's threads): engine is {cpu_speedup:.2f}x cheaper than the loop "
              f"({1000 * cpu_rows['loop']:.1f} -> {1000 * cpu_rows['engine']:.1f} ms)")
+    from machine_rates import counted_flops
+
+    flops = counted_flops(steps["engine"])  # one more engine step, under the flop counter
+    echo(f"engine step: {flops / 1e9:.1f} GFLOP counted (matrix products, convolutions), "
+         f"{flops / engine / 1e9:.1f} GFLOP/s at the median time")
     return {**rows, "speedup": loop / engine, "cpu_s": cpu_rows, "cpu_speedup": cpu_speedup,
-            "min_s": mins, "min_speedup": mins["loop"] / mins["engine"]}
+            "min_s": mins, "min_speedup": mins["loop"] / mins["engine"], "engine_flops": flops}
 
 
 def main() -> None:
