@@ -90,3 +90,30 @@ def test_scores_do_not_depend_on_the_number_of_worker_processes(tmp_path):
     assert list(serial) == [(job[0], job[3]) for job in jobs]
     assert backends.score_jobs(backend, jobs, item_file, workers=2, **options) == serial
     assert serial[("a", ("phone", "across"))] == serial[("b", ("phone", "across"))]
+
+
+@pytest.mark.parametrize("max_size_group", [3, 1000])  # with and without the dependency's sampling
+def test_reusing_repeated_group_dtws_gives_the_same_scores(tmp_path, monkeypatch, max_size_group):
+    import contextlib
+
+    import zrc_abx2.ABX_src.abx_group_computation as group
+    from zrc_abx2.ABX_src.ABXIterators.abx_iterators import ABXIterator
+
+    from cpcframe_audio.abx import reuse
+
+    folder, item_file, _, _ = corpus(tmp_path, utterances=3, noise=1.5)
+    originals = group.get_distance_group_dtw, group.dtw, ABXIterator.get_group
+    fast = score(folder, item_file, max_size_group=max_size_group)
+    assert (group.get_distance_group_dtw, group.dtw, ABXIterator.get_group) == originals  # undone after scoring
+    monkeypatch.setattr(backends, "reusing_libriabx2", contextlib.nullcontext)
+    assert score(folder, item_file, max_size_group=max_size_group) == fast  # bit-identical
+
+    computed, triplet_groups = [], []
+    monkeypatch.setattr(group, "get_distance_group_dtw", lambda *a, **k: computed.append(1) or originals[0](*a, **k))
+    theta = group.get_theta_group_dtw
+    monkeypatch.setattr(group, "get_theta_group_dtw", lambda *a, **k: triplet_groups.append(1) or theta(*a, **k))
+    with reuse.reusing_libriabx2() as cache:
+        backends.get_backend("libriabx2").score(folder, item_file, STEP, [("phone", "across")], max_size_group=1000,
+                                                max_x_across=5, seed=3459, device="cpu")
+    # Two group DTWs are asked for per triplet group; each distinct pair was computed once.
+    assert 0 < len(computed) == len(cache) < 2 * len(triplet_groups)

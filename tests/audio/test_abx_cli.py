@@ -103,25 +103,46 @@ def test_latent_level_without_baselines(run_dir, capsys):
     assert "of latent features" in capsys.readouterr().out
 
 
-def test_a_wrong_frame_step_is_a_user_error(run_dir, capsys):
-    assert main(["abx", str(run_dir), "--frame-step", "0.02"]) == 2
-    err = capsys.readouterr().err
+def refused(argv, capfd) -> str:
+    """Run the CLI on a bad input: exit status 2 and one line on stderr, no traceback (captured at
+    the file descriptors, so a dependency's warning would count as a line)."""
+    status = main(argv)
+    out, err = capfd.readouterr()
+    assert status == 2, (status, out[-2000:], err[-2000:])
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_a_wrong_frame_step_is_a_user_error(run_dir, capfd):
+    err = refused(["abx", str(run_dir), "--frame-step", "0.02"], capfd)
     assert "ABX frame step mismatch: the features of " in err
     assert "(one per 10.00 ms), but the frame step is 20 ms (frame_step = 0.02)" in err
 
 
-def test_an_item_file_naming_utterances_without_audio_is_a_user_error(run_dir, tmp_path, capsys):
+def test_an_item_past_the_end_of_its_features_is_a_frame_step_error(run_dir, tmp_path, capfd):
+    # Features of the right length for their audio, but an item the features cannot hold (a step
+    # wrong for the item file): one ending 5 s after the last item of a 1.5-2 s utterance.
+    items = read_item_file(run_dir / "abx.item")
+    last = max((i for i in items if i.file == items[0].file), key=lambda i: i.offset)
+    lines = (run_dir / "abx.item").read_text().splitlines()
+    late = f"{last.file} {last.offset:.4f} {last.offset + 5:.4f} a b c {last.speaker}"
+    (tmp_path / "late.item").write_text("\n".join(lines + [late]) + "\n")
+    err = refused(["abx", str(run_dir), "--items", str(tmp_path / "late.item"),
+                   "--set", 'conditions=["triphone/within"]'], capfd)
+    assert f"ABX frame step mismatch: an item of {last.file} ends at {last.offset + 5:.3f} s" in err
+    assert "is the frame step right (--frame-step SECONDS)?" in err
+
+
+def test_an_item_file_naming_utterances_without_audio_is_a_user_error(run_dir, tmp_path, capfd):
     items = (run_dir / "abx.item").read_text().splitlines()
     (tmp_path / "other.item").write_text("\n".join(items[:20] + ["999-1-0001 0.1 0.2 a b c 999"]) + "\n")
-    assert main(["abx", str(run_dir), "--items", str(tmp_path / "other.item")]) == 2
-    err = capsys.readouterr().err
+    err = refused(["abx", str(run_dir), "--items", str(tmp_path / "other.item")], capfd)
     assert "names 1 utterance(s) that have no audio, so no features" in err and "999-1-0001" in err
 
 
-def test_a_corpus_without_phone_labels_is_a_user_error(run_dir, capsys):
+def test_a_corpus_without_phone_labels_is_a_user_error(run_dir, capfd):
     audio = next((run_dir.parent / "cache" / "synthetic_speech").glob("corpus-*")) / "audio"
-    assert main(["abx", str(run_dir), "--set", f'data.dataset={{ name = "librispeech", root = "{audio}" }}']) == 2
-    err = capsys.readouterr().err
+    err = refused(["abx", str(run_dir), "--set", f'data.dataset={{ name = "librispeech", root = "{audio}" }}'], capfd)
     assert "ABX needs phone labels, and the train split of data.dataset 'librispeech' has none" in err
 
 

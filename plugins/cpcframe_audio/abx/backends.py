@@ -29,6 +29,7 @@ from typing import Protocol
 
 from cpcframe import UserError, did_you_mean
 from cpcframe_audio.abx.frames import LIBRI_LIGHT_SLICING, libri_light_span
+from cpcframe_audio.abx.reuse import reusing_libriabx2
 
 #: ``(context condition, speaker condition)``: "triphone" compares phones within one context
 #: (prev, next phone), "phone" ignores the context (ZeroSpeech 2021's phoneme ABX).
@@ -113,7 +114,7 @@ class LibriABX2:
                             context_mode=_CONTEXT_MODE[context], distance_mode="cosine",
                             max_size_group=max_size_group, max_x_across=max_x_across, seed=seed,
                             pooling="none")
-            with _quiet_and_isolated():
+            with _quiet_and_isolated(), reusing_libriabx2():
                 try:
                     rows = EvalABX().eval_abx(args)
                 except RuntimeError as exc:
