@@ -53,3 +53,16 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+def user_message(exc: UserError) -> str:
+    """The message of ``exc`` for the user. A :class:`UserError` raised in a DataLoader
+    worker (an unreadable corpus found while reading) reaches the training process
+    re-raised by PyTorch, its message prefixed by "Caught UserError in DataLoader worker
+    process N." and the worker's traceback: keep the original message only."""
+    text = str(exc)
+    if not (text.startswith("Caught ") and "Original Traceback" in text):
+        return text
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    at = text.rfind("\n" + name)
+    return text[at + 1 + len(name):].strip() if at >= 0 else text.splitlines()[0]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cpcframe._version import __version__
-from cpcframe.errors import UserError
+from cpcframe.errors import UserError, user_message
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -78,7 +78,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         except UserError as exc:
             if debug:
                 raise
-            print(f"cpcframe: error: {exc}", file=sys.stderr)
+            print(f"cpcframe: error: {user_message(exc)}", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt as exc:
             print(f"cpcframe: {exc}" if isinstance(exc, StopSignal) else "cpcframe: interrupted",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,20 +43,34 @@ def decode_example(key: str, payload: bytes) -> Example:
     return Example(item["data"], group=int(item["group"]), key=key, labels=item["labels"])
 
 
-def read_index(root: Path) -> dict[str, Any]:
-    """The corpus's ``index.json``, checked; a clear :class:`UserError` otherwise."""
-    path = Path(root) / INDEX
-    if not Path(root).is_dir():
-        raise UserError(f"shards location {root} does not exist or is not reachable")
+def read_index(location: Any) -> dict[str, Any]:
+    """The corpus's ``index.json``, checked; a clear :class:`UserError` otherwise.
+
+    ``location``: a folder (``Path`` or ``str``) or a
+    :class:`~cpcframe.shards.location.Location`."""
+    from cpcframe.shards.location import Location, LocationError
+
+    if not isinstance(location, Location):
+        location = Location(str(location))
+    where = f"{location.root.rstrip('/')}/{INDEX}"
+    if not location.remote and not location.path("").is_dir():
+        raise UserError(f"shards location {location} does not exist or is not reachable")
     try:
-        index = json.loads(path.read_text())
+        index = json.loads(location.read(INDEX))
     except FileNotFoundError:
-        raise UserError(f"{root} has no {INDEX}: not a sharded corpus (write one with cpcframe shard)") from None
+        raise UserError(f"{location} has no {INDEX}: not a sharded corpus (write one with cpcframe shard)") from None
+    except LocationError as exc:
+        if exc.missing:
+            raise UserError(f"{location} has no {INDEX} ({exc}): not a sharded corpus, or the wrong "
+                            "location") from None
+        raise UserError(f"shards location {location} is not reachable: {exc}") from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read shard index {path}: {exc}") from None
+        raise UserError(f"cannot read shard index {where}: {exc}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT or not isinstance(index.get("shards"), list):
-        raise UserError(f"{path} is not a cpcframe shard index (format {FORMAT})")
+        raise UserError(f"{where} is not a cpcframe shard index (format {FORMAT})")
     for entry in index["shards"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("items"), int):
+            raise UserError(f"{where}: a shard entry without its item count: {str(entry)[:80]}")
         if len(entry.get("keys", ())) != entry.get("items") or len(entry.get("groups", ())) != entry.get("items"):
-            raise UserError(f"{path}: the entry of {entry.get('name')} does not match its item count")
+            raise UserError(f"{where}: the entry of {entry.get('name')} does not match its item count")
     return index

@@ -53,6 +53,7 @@ from cpcframe.runs.atomic import DiskFull, write_atomic_group, write_text_atomic
 from cpcframe.runs.layout import RunDir
 from cpcframe.runs.state import load_state, state_writer
 from cpcframe.runs.weights import save_weights, weights_step, weights_writer
+from cpcframe.shards.resume import check_resume_order, order_state
 from cpcframe.runtime import resolve_device, restore_rank_rng, rng_state, seed_everything
 from cpcframe.training.distributed import DistributedRuntime
 from cpcframe.training.learning import LearningWatch, latent_spread
@@ -193,6 +194,9 @@ class Trainer:
         The recipe's optimizer settings replace the checkpoint's (a changed ``train.lr``
         applies from this step on); a model that does not fit is refused, located."""
         state = load_state(self.run_dir.checkpoint)
+        # A sharded corpus: refuse a resume that would repeat or drop shards of the epoch.
+        check_resume_order(state.get("data_order"), self._data_order(),
+                           saved_world=int(state.get("world_size", 1)), world_size=self.dist.world_size)
         try:
             self.state.load_state_dict(state)
         except (RuntimeError, KeyError, ValueError) as exc:
@@ -208,6 +212,9 @@ class Trainer:
             if weights_step(self.run_dir.weights) != self.step:
                 # A kill between the two renames of a checkpoint: the files agree again.
                 save_weights(self.run_dir.weights, self.model, metadata=self._weights_metadata())
+
+    def _data_order(self) -> dict[str, int] | None:
+        return order_state(self.dataset, self.recipe.data.batch_size, self.dist.world_size)
 
     def _weights_metadata(self) -> dict[str, str]:
         return {"step": str(self.step), "cpcframe_version": __version__}
@@ -234,6 +241,8 @@ class Trainer:
             state = {**self.state.state_dict(), "rng": rng if self.dist.enabled else rng[0],
                      "world_size": self.dist.world_size, "cpcframe_version": __version__,
                      "train_seconds": self._train_seconds()}
+            if (order := self._data_order()) is not None:
+                state["data_order"] = order
             try:
                 # The weights first, the state last: the state commits the checkpoint.
                 write_atomic_group([(self.run_dir.weights, weights_writer(self.model, self._weights_metadata())),
