@@ -22,6 +22,10 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
     p.add_argument("--segment", type=int, default=0,
                    help="cut long items into pieces of this many samples along the last axis "
                         "(e.g. 240000 = 15 s of 16 kHz audio; default 0 = whole items)")
+    p.add_argument("--voice-activity", default="auto", metavar="auto|none|DIR",
+                   help="with --segment: cut at the voice-activity spans of KEY.json files (LibriLight's "
+                        "\"voice_activity\": [[start, end], ...] in seconds) found under DIR; auto (default) "
+                        "= the recipe's data.dataset.root")
     p.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
     p.set_defaults(func=run)
 
@@ -37,6 +41,26 @@ def make_dataset(recipe_path: str, overrides: list[str], split: str):
     return build_dataset(recipe, registry, split=split)
 
 
+def voice_activity_files(args: argparse.Namespace) -> dict[str, str]:
+    """``key -> JSON`` of the voice-activity files ``--voice-activity`` names."""
+    from cpcframe.shards.vad import find_voice_activity
+
+    if args.segment <= 0 or args.voice_activity == "none":
+        return {}
+    where = args.voice_activity
+    if where == "auto":
+        from cpcframe.config.loader import load_recipe
+        from cpcframe.plugins import default_registry
+
+        recipe = load_recipe(args.recipe, default_registry(), list(args.overrides))
+        where = str(getattr(recipe.data.dataset.config, "root", "") or "")
+        if not where:
+            return {}
+    elif not Path(where).expanduser().is_dir():
+        raise UserError(f"--voice-activity {where}: not a folder")
+    return find_voice_activity(where)
+
+
 def run(args: argparse.Namespace) -> int:
     from cpcframe.shards.writer import write_shards
 
@@ -44,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--shard-items and --workers must be positive")
     factory = functools.partial(make_dataset, args.recipe, list(args.overrides), args.split)
     index = write_shards(factory, Path(args.out), shard_items=args.shard_items, workers=args.workers,
-                         segment=args.segment,
+                         segment=args.segment, voice_activity=voice_activity_files(args),
                          source={"recipe": str(args.recipe), "overrides": list(args.overrides),
                                  "split": args.split})
     skipped = ", ".join(f"{k}: {v}" for k, v in index["skipped"].items())
     print(f"{args.out}: {index['items']} items in {len(index['shards'])} shards"
+          + (f", {index['vad_cut']} recordings cut at voice activity" if index.get("vad_cut") else "")
           + (f" ({skipped} skipped)" if skipped else ""), file=sys.stderr)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import tarfile
 from collections import OrderedDict
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -59,10 +60,13 @@ class ShardsConfig:
     retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
 
 
-def read_shard(payload: bytes) -> dict[str, bytes]:
-    """``key -> payload`` of every item of one tar shard (plain tar, as WebDataset writes)."""
+def read_shard(source: bytes | Path) -> dict[str, bytes]:
+    """``key -> payload`` of every item of one tar shard (plain tar, as WebDataset writes),
+    from its bytes or its file."""
     out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as tar:
+    opened = tarfile.open(fileobj=io.BytesIO(source), mode="r") if isinstance(source, bytes) else \
+        tarfile.open(source, mode="r")
+    with opened as tar:
         for member in tar:
             if member.isfile() and member.name.endswith(".pth"):
                 out[member.name[:-4]] = tar.extractfile(member).read()
@@ -135,7 +139,12 @@ class ShardDataset(Dataset):
         """Shard ``k``'s items, or ``None`` and the reason it is skipped."""
         entry = self.entries[k]
         try:
-            payload = self.location.read(entry["name"])
+            if self.location.remote:
+                payload: bytes | Path = self.location.read(entry["name"])
+                size = len(payload)
+            else:  # read member by member from the file: no second copy of the shard in memory
+                payload = self.location.path(entry["name"])
+                size = payload.stat().st_size
         except FileNotFoundError:
             return None, MISSING
         except LocationError as exc:
@@ -151,11 +160,13 @@ class ShardDataset(Dataset):
         self._down = 0
         try:
             items = read_shard(payload)
+        except FileNotFoundError:  # removed since it was found
+            return None, MISSING
         except (tarfile.TarError, OSError, EOFError, ValueError):
             return None, UNREADABLE
         if set(items) != {safe_key(key) for key in entry["keys"]}:
             # cut short at a member boundary, or a shard rewritten after the index
-            truncated = len(payload) < entry.get("bytes", 0) and set(items) < {safe_key(x) for x in entry["keys"]}
+            truncated = size < entry.get("bytes", 0) and set(items) < {safe_key(x) for x in entry["keys"]}
             return None, UNREADABLE if truncated else MISMATCH
         return items, ""
 

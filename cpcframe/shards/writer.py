@@ -33,20 +33,32 @@ def _webdataset():
     return webdataset
 
 
-def segments(example: Example, segment: int) -> list[Example]:
+def segments(example: Example, segment: int, voiced: list[tuple[int, int]] | None = None) -> list[Example]:
     """``example`` cut along its last axis into pieces of ``segment`` (a long recording into
     segments; the remainder shorter than ``segment`` is dropped unless it is the only
-    piece). Keys ``KEY/NNNN``; per-piece labels are not cut (``None``), since their unit is
-    the modality's (10 ms frames for speech). ``segment = 0`` or a non-tensor: unchanged."""
+    piece), or, with ``voiced`` spans (samples), into voice-activity pieces of at most
+    ``segment`` (:func:`cpcframe.shards.vad.vad_pieces`, pieces under ``segment // 10``
+    dropped). Keys ``KEY/NNNN``; per-piece labels are not cut (``None``), since their unit
+    is the modality's (10 ms frames for speech). ``segment = 0`` or a non-tensor: unchanged."""
     data = example.data
-    if segment <= 0 or not isinstance(data, torch.Tensor) or data.shape[-1] < 2 * segment:
+    if segment <= 0 or not isinstance(data, torch.Tensor):
         return [example]
-    return [Example(data[..., i * segment:(i + 1) * segment].clone(), group=example.group,
-                    key=f"{example.key}/{i:04d}") for i in range(data.shape[-1] // segment)]
+    if voiced is not None:
+        from cpcframe.shards.vad import vad_pieces
+
+        ranges = vad_pieces(voiced, data.shape[-1], segment, max(1, segment // 10))
+    elif data.shape[-1] < 2 * segment:
+        return [example]
+    else:
+        ranges = [(i * segment, (i + 1) * segment) for i in range(data.shape[-1] // segment)]
+    return [Example(data[..., a:b].clone(), group=example.group, key=f"{example.key}/{i:04d}")
+            for i, (a, b) in enumerate(ranges)]
 
 
-def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: int = 0) -> dict[str, Any]:
-    """Write items ``lo..hi-1`` (each cut into :func:`segments`) as shard ``k``
+def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: int = 0,
+                voice_activity: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write items ``lo..hi-1`` (each cut into :func:`segments`, at its voice-activity
+    spans when ``voice_activity`` maps its key to a JSON file) as shard ``k``
     (atomically); returns its index entry."""
     wds = _webdataset()
     final = out / shard_name(k)
@@ -56,7 +68,7 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
         if entry.get("bytes") == final.stat().st_size:
             return entry  # done by an earlier run
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
-    keys, groups, lengths, labelled, skipped = [], [], [], [], {}
+    keys, groups, lengths, labelled, skipped, vad_cut = [], [], [], [], {}, 0
     with open(tmp, "wb") as stream:
         with wds.TarWriter(stream) as sink:
             for i in range(lo, hi):
@@ -68,7 +80,14 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
                     continue
                 if not example.key:
                     example = Example(example.data, example.group, f"item-{i}", example.labels)
-                for piece in segments(example, segment):
+                voiced = None
+                if segment > 0 and voice_activity and example.key in voice_activity:
+                    from cpcframe.shards.vad import voiced_spans
+
+                    rate = int(getattr(dataset, "sample_rate", None) or 16000)
+                    voiced = voiced_spans(voice_activity[example.key], rate)
+                    vad_cut += voiced is not None
+                for piece in segments(example, segment, voiced):
                     # WebDataset splits member names at the first dot: keep keys dot-free.
                     sink.write({"__key__": safe_key(piece.key), "pth": encode_example(piece)})
                     keys.append(piece.key)
@@ -80,7 +99,8 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
         os.fsync(stream.fileno())
     os.replace(tmp, final)
     entry = {"name": final.name, "items": len(keys), "bytes": final.stat().st_size,
-             "keys": keys, "groups": groups, "lengths": lengths, "labelled": labelled, "skipped": skipped}
+             "keys": keys, "groups": groups, "lengths": lengths, "labelled": labelled, "skipped": skipped,
+             "vad_cut": vad_cut}
     write_text_atomic(sidecar, json.dumps(entry))
     return entry
 
@@ -88,23 +108,25 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(make_dataset: Callable[[], Dataset]) -> None:
+def _init_worker(make_dataset: Callable[[], Dataset], voice_activity: dict[str, str] | None) -> None:
     _WORKER["dataset"] = make_dataset()
+    _WORKER["vad"] = voice_activity
 
 
 def _write_in_worker(out: Path, k: int, lo: int, hi: int, segment: int) -> dict[str, Any]:
-    return write_shard(_WORKER["dataset"], out, k, lo, hi, segment)
+    return write_shard(_WORKER["dataset"], out, k, lo, hi, segment, _WORKER["vad"])
 
 
 def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items: int, workers: int = 1,
-                 segment: int = 0,
+                 segment: int = 0, voice_activity: dict[str, str] | None = None,
                  source: dict[str, Any] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Shard the dataset ``make_dataset()`` builds into ``out``; returns the index.
 
     ``make_dataset`` is picklable (a top-level function or a ``functools.partial``) when
     ``workers > 1``; ``shard_items`` source items per shard, each cut into pieces of
-    ``segment`` along its last axis (0 = whole items).
+    ``segment`` along its last axis (0 = whole items), at voice-activity spans for the
+    keys ``voice_activity`` maps to a JSON file (:func:`cpcframe.shards.vad.find_voice_activity`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -114,11 +136,11 @@ def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items:
     entries: list[dict[str, Any]] = []
     if workers <= 1:
         for done, (k, lo, hi) in enumerate(plan):
-            entries.append(write_shard(dataset, out, k, lo, hi, segment))
+            entries.append(write_shard(dataset, out, k, lo, hi, segment, voice_activity))
             if progress:
                 progress(done + 1, len(plan))
     else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(make_dataset,)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(make_dataset, voice_activity)) as pool:
             futures = [pool.submit(_write_in_worker, out, k, lo, hi, segment) for k, lo, hi in plan]
             for done, future in enumerate(futures):
                 entries.append(future.result())
@@ -134,6 +156,7 @@ def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items:
                   "sample_rate": getattr(dataset, "sample_rate", None)}
     index = {"format": FORMAT, "source": source or {}, "attributes": attributes,
              "items": sum(e["items"] for e in entries),
+             "vad_cut": sum(e.get("vad_cut", 0) for e in entries),
              "skipped": skipped, "shards": entries}
     write_text_atomic(out / INDEX, json.dumps(index))
     return index
