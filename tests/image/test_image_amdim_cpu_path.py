@@ -62,9 +62,11 @@ def test_cpu_path_float32_within_tolerance(monkeypatch):
     fast, slow = _run(encoder, x, True, monkeypatch), _run(reference, x, False, monkeypatch)
     for k in slow[0]:
         torch.testing.assert_close(fast[0][k], slow[0][k], rtol=1e-4, atol=1e-4)
-    for n in slow[2]:  # float32 sums over ~10^4 terms: tolerance relative to the gradient's scale
-        scale = float(slow[2][n].abs().max())
-        torch.testing.assert_close(fast[2][n], slow[2][n], rtol=1e-3, atol=1e-4 * scale, msg=n)
+    # float32 sums over ~10^4 terms: absolute tolerance relative to the largest gradient
+    # (some are 0 analytically and only rounding noise: biases right before a BatchNorm)
+    scale = max(float(g.abs().max()) for g in slow[2].values())
+    for n in slow[2]:
+        torch.testing.assert_close(fast[2][n], slow[2][n], rtol=1e-3, atol=1e-4 * scale)
 
 
 def test_cpu_path_is_what_the_cpu_runs():
