@@ -11,7 +11,6 @@ import copy
 
 import pytest
 import torch
-
 from cpcframe_image.amdim import cpu_gemm
 from cpcframe_image.amdim.encoders import AmdimEncoder, AmdimEncoderConfig
 from cpcframe_image.amdim.layers import ConvResNxN, RKHSHead

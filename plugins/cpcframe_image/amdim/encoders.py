@@ -28,8 +28,14 @@ from torch import Tensor, nn
 
 from cpcframe import Encoder, validators
 from cpcframe_image.amdim import cpu_gemm
-from cpcframe_image.amdim.layers import (ConvResBlock, ConvResNxN, ConvStem, RKHSHead,
-                                         maybe_batch_norm, output_size)
+from cpcframe_image.amdim.layers import (
+    ConvResBlock,
+    ConvResNxN,
+    ConvStem,
+    RKHSHead,
+    maybe_batch_norm,
+    output_size,
+)
 
 #: The smallest input each architecture accepts, by family (32, 64, 128).
 FAMILIES = (32, 64, 128)
