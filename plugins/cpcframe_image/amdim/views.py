@@ -21,14 +21,8 @@ from torch import Tensor
 
 from cpcframe import Example, validators
 from cpcframe_image import augment as A
-from cpcframe_image.checks import (
-    hue_range,
-    ordered_range,
-    positive_std,
-    resize_at_least,
-    three_channels,
-    unit_range,
-)
+from cpcframe_image.checks import (hue_range, ordered_range, positive_std, resize_at_least, three_channels,
+                                   unit_range)
 from cpcframe_image.views import IMAGENET_MEAN, IMAGENET_STD, ImageViewSampler
 
 
