@@ -27,8 +27,15 @@ import torch
 from torch import Tensor, nn
 
 from cpcframe import Encoder, validators
-from cpcframe_image.amdim.layers import (ConvResBlock, ConvResNxN, ConvStem, RKHSHead,
-                                         maybe_batch_norm, output_size)
+from cpcframe_image.amdim import cpu_gemm
+from cpcframe_image.amdim.layers import (
+    ConvResBlock,
+    ConvResNxN,
+    ConvStem,
+    RKHSHead,
+    maybe_batch_norm,
+    output_size,
+)
 
 #: The smallest input each architecture accepts, by family (32, 64, 128).
 FAMILIES = (32, 64, 128)
@@ -175,7 +182,8 @@ class AmdimEncoder(Encoder):
             raise ValueError(f"amdim encoder expects images (B, 3, {S}, {S}) (model.encoder.image_size), "
                              f"got shape {tuple(view.shape)}; the view sampler's image_size must match")
         maps: dict[int, Tensor] = {}
-        x = view
+        # CPU: channels-last memory throughout (see cpu_gemm); GPUs keep cuDNN's defaults.
+        x = view.contiguous(memory_format=torch.channels_last) if cpu_gemm.active(view) else view
         wanted = set(self.taps.values())
         for i, layer in enumerate(self.layers):
             x = layer(x)

@@ -1,6 +1,8 @@
 """Building blocks of AMDIM's encoder (Bachman et al. 2019, section 3.5; public code ``model.py``).
 
-Every block works on channels-first ``(B, C, H, W)`` maps and uses **no padding**: a
+Every block works on channels-first ``(B, C, H, W)`` maps (on the CPU in channels-last
+memory, with 1x1 convolutions as GEMMs: :mod:`cpcframe_image.amdim.cpu_gemm`) and uses
+**no padding**: a
 feature at some location sees only its own receptive field, so "local" features stay
 local and border statistics do not differ from interior ones. Residual blocks restrict
 receptive-field growth: only the first layer of a block has a spatial kernel, the rest
@@ -14,6 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from cpcframe_image.amdim import cpu_gemm
 
 
 def maybe_batch_norm(channels: int, use_bn: bool) -> nn.Module:
@@ -59,6 +63,8 @@ class ConvResNxN(nn.Module):
         nn.init.zeros_(self.conv2.weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        if cpu_gemm.active(x):
+            return cpu_gemm.res_nxn(self, x)
         h = self.conv2(F.relu(self.bn1(self.conv1(x))))
         if self.conv3 is not None:
             shortcut = self.conv3(x)
@@ -103,6 +109,8 @@ class RKHSHead(nn.Module):
         nn.init.zeros_(self.conv2.weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        if cpu_gemm.active(x):
+            return cpu_gemm.rkhs_head(self, x)
         return self.bn_out(self.conv2(F.relu(self.bn1(self.conv1(x)))) + self.shortcut(x))
 
 

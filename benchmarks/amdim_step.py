@@ -1,0 +1,251 @@
+"""cpcframe's AMDIM training step against a stand-in of amdim-public's, side by side.
+
+Run by hand (not part of the tests)::
+
+    .venv/bin/python benchmarks/amdim_step.py                        # CPU, batch 32, 2 then 1 thread
+    .venv/bin/python benchmarks/amdim_step.py --batch 64 --threads 2 --repeats 5
+
+Model: ``recipes/amdim_cifar10.toml`` at the CIFAR-10 paper size (32x32, ndf 128, n_rkhs
+1024, depth 10), both views encoded in one call. The two steps start from the same
+weights (two copies) and each has its own AdamW:
+
+* **cpcframe**: the model as ``cpcframe run`` builds it (on the CPU the encoder's GEMM
+  path, ``cpcframe_image/amdim/cpu_gemm.py``), the ``amdim`` critic and the InfoNCE engine.
+* **amdim-public stand-in**: the same modules run as the public code's ``model.py`` runs
+  them (channels-first ``nn.Conv2d`` everywhere, the mean-pool shortcut even where it is
+  1x1, separate phi-head convolutions) and its loss as ``costs.py`` computes it
+  (``NCE_MI_MULTI._model_scores`` on ``torch.mm`` scores with ``mask_pos``/``mask_neg``,
+  the masked ``_sample_src_ftr``, ``loss_1t5 + loss_1t7 + loss_5t5 + lgt_reg``), without
+  its online classifier and with both views in one encoder call (so batch statistics,
+  and therefore the losses, are equal; checked before timing).
+
+Timing: the two steps alternate (``--repeats`` pairs after ``--warmup``), so contention
+from other processes hits both alike; reported are each side's median step time and the
+median of the per-pair ratios. Threads: ``torch.set_num_threads`` for each value of
+``--threads`` in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "amdim_cifar10.toml"
+TCLIP = 20.0
+
+
+# ---- amdim-public's forward (model.py), on cpcframe's modules ---------------------------
+
+def ref_nxn(layer, x):
+    """``ConvResNxN.forward`` of model.py."""
+    h1 = layer.bn1(F.conv2d(x, layer.conv1.weight, None, layer.stride))
+    h2 = F.conv2d(F.relu(h1), layer.conv2.weight)
+    if layer.n_out < layer.n_in:
+        h3 = F.conv2d(x, layer.conv3.weight, layer.conv3.bias, layer.stride)
+    else:
+        h3 = F.avg_pool2d(x, layer.width, layer.stride, 0)
+        if layer.n_out > layer.n_in:
+            h3 = F.pad(h3, (0, 0, 0, 0, 0, layer.n_out - layer.n_in))
+    return h2 + h3
+
+
+def ref_layer(layer, x):
+    from cpcframe_image.amdim.layers import ConvResBlock, ConvResNxN, ConvStem
+
+    if isinstance(layer, ConvResBlock):
+        for sub in layer:
+            x = ref_nxn(sub, x)
+        return x
+    if isinstance(layer, ConvResNxN):
+        return ref_nxn(layer, x)
+    if isinstance(layer, ConvStem):
+        if layer.pad:
+            x = F.pad(x, (layer.pad,) * 4, mode="reflect")
+        return F.relu(layer.bn(F.conv2d(x, layer.conv.weight, layer.conv.bias, layer.conv.stride)))
+    return layer(x)  # the BatchNorm layers
+
+
+def ref_head(head, x):
+    """``FakeRKHSConvNet.forward``."""
+    h = F.conv2d(F.relu(head.bn1(F.conv2d(x, head.conv1.weight))), head.conv2.weight)
+    return head.bn_out(h + F.conv2d(x, head.shortcut.weight, head.shortcut.bias))
+
+
+def ref_encode(encoder, x):
+    """``Encoder.forward``: ``(r1, r5, r7)`` channels-first."""
+    acts = []
+    for layer in encoder.layers:
+        x = ref_layer(layer, x)
+        acts.append(x)
+    taps = encoder.taps
+    return acts[taps["1"]], ref_head(encoder.head_5, acts[taps["5"]]), ref_head(encoder.head_7, acts[taps["7"]])
+
+
+# ---- amdim-public's loss (costs.py) -----------------------------------------------------
+
+def tanh_clip(x, clip_val):
+    return clip_val * torch.tanh((1.0 / clip_val) * x)
+
+
+def model_scores(r_src, r_trg, mask_mat, lam):
+    """``NCE_MI_MULTI._model_scores`` + ``_loss_g2l``."""
+    n_batch_gpu, n_batch = mask_mat.shape
+    n_locs = r_trg.size(1) // n_batch
+    n_rkhs = r_src.size(1)
+    mask_pos = mask_mat.unsqueeze(dim=2).expand(-1, -1, n_locs).float()
+    mask_neg = 1.0 - mask_pos
+    raw_scores = torch.mm(r_src, r_trg).float().reshape(n_batch_gpu, n_batch, n_locs)
+    raw_scores = raw_scores / n_rkhs ** 0.5
+    lgt_reg = lam * (raw_scores ** 2.0).mean()
+    raw_scores = tanh_clip(raw_scores, TCLIP)
+    pos_scores = (mask_pos * raw_scores).sum(dim=1)
+    neg_scores = (mask_neg * raw_scores) - (TCLIP * mask_pos)
+    neg_scores = neg_scores.reshape(n_batch_gpu, -1)
+    mask_neg = mask_neg.reshape(n_batch_gpu, -1)
+    neg_maxes = torch.max(neg_scores, dim=1, keepdim=True)[0]
+    neg_sumexp = (mask_neg * torch.exp(neg_scores - neg_maxes)).sum(dim=1, keepdim=True)
+    all_logsumexp = torch.log(torch.exp(pos_scores - neg_maxes) + neg_sumexp)
+    nce_scores = (pos_scores - neg_maxes) - all_logsumexp
+    return -nce_scores.mean(), lgt_reg
+
+
+def sample_src_ftr(r_cnv, masks):
+    n_batch, n_rkhs = r_cnv.shape[:2]
+    if masks is not None:
+        mask_idx = torch.randint(0, masks.size(0), (n_batch,))
+        r_cnv = torch.masked_select(r_cnv, masks[mask_idx])
+    return r_cnv.reshape(n_batch, n_rkhs)
+
+
+def ref_loss(r1_x1, r5_x1, r7_x1, r1_x2, r5_x2, r7_x2, lam):
+    """``LossMultiNCE.forward`` on one device, summed as the public code optimises it."""
+    n_batch, n_rkhs = r1_x1.shape[:2]
+    mask_mat = torch.eye(n_batch, device=r1_x1.device)
+    masks_r5 = torch.zeros(5, 5, 1, 5, 5, dtype=torch.uint8)
+    for i in range(5):
+        for j in range(5):
+            masks_r5[i, j, 0, i, j] = 1
+    masks_r5 = masks_r5.reshape(-1, 1, 5, 5).bool().to(r1_x1.device)
+    r1_src_1, r5_src_1 = sample_src_ftr(r1_x1, None), sample_src_ftr(r5_x1, masks_r5)
+    r1_src_2, r5_src_2 = sample_src_ftr(r1_x2, None), sample_src_ftr(r5_x2, masks_r5)
+    trg = {name: r.permute(1, 0, 2, 3).reshape(n_rkhs, -1)
+           for name, r in (("5_1", r5_x1), ("7_1", r7_x1), ("5_2", r5_x2), ("7_2", r7_x2))}
+    total = 0.0
+    for src_1, src_2, t in ((r1_src_1, r1_src_2, "5"), (r1_src_1, r1_src_2, "7"), (r5_src_1, r5_src_2, "5")):
+        l1, g1 = model_scores(src_1, trg[f"{t}_2"], mask_mat, lam)
+        l2, g2 = model_scores(src_2, trg[f"{t}_1"], mask_mat, lam)
+        total = total + 0.5 * (l1 + l2) + 0.5 * (g1 + g2)
+    return total
+
+
+# ---- the two steps ----------------------------------------------------------------------
+
+def build(batch: int):
+    from cpcframe import Batch
+    from cpcframe.build import build_model
+    from cpcframe.config.loader import load_recipe
+    from cpcframe.plugins import default_registry
+
+    registry = default_registry()
+    recipe = load_recipe(RECIPE, registry, [f"data.batch_size={batch}"])
+    torch.manual_seed(0)
+    model = build_model(recipe, registry).train()
+    g = torch.Generator().manual_seed(0)
+    S = recipe.model.encoder.config.image_size
+    views = tuple(torch.randn(batch, 3, S, S, generator=g) for _ in range(2))
+    return recipe, model, Batch(views=views, groups=torch.zeros(batch, dtype=torch.long))
+
+
+def adamw(model, recipe):
+    t = recipe.train
+    return torch.optim.AdamW(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+
+
+def ours_loss(model, recipe, batch):
+    from cpcframe.model import contrastive_loss
+    return contrastive_loss(model(batch), recipe.loss).loss
+
+
+def public_loss(model, recipe, batch):
+    B = batch.views[0].shape[0]
+    r1, r5, r7 = ref_encode(model.encoder, torch.cat(batch.views))
+    return ref_loss(r1[:B], r5[:B], r7[:B], r1[B:], r5[B:], r7[B:], recipe.loss.score_penalty)
+
+
+def make_step(loss_fn, model, recipe, batch):
+    optimizer = adamw(model, recipe)
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model, recipe, batch)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+    return step
+
+
+def check_equal_losses(model, recipe, batch) -> tuple[float, float]:
+    """Both losses on the same weights and 5x5 source locations (seeded alike)."""
+    torch.manual_seed(1)
+    ours = float(ours_loss(copy.deepcopy(model), recipe, batch).detach())
+    torch.manual_seed(1)
+    ref = float(public_loss(copy.deepcopy(model), recipe, batch).detach())
+    if abs(ours - ref) > 1e-4 * max(1.0, abs(ref)):
+        raise SystemExit(f"losses differ: cpcframe {ours:.6f}, amdim-public stand-in {ref:.6f}")
+    return ours, ref
+
+
+def measure(batch: int, threads: int, warmup: int, repeats: int, echo=print) -> dict:
+    torch.set_num_threads(threads)
+    recipe, model, data = build(batch)
+    ours_l, ref_l = check_equal_losses(model, recipe, data)
+    steps = {"public": make_step(public_loss, copy.deepcopy(model), recipe, data),
+             "cpcframe": make_step(ours_loss, copy.deepcopy(model), recipe, data)}
+    for _ in range(warmup):
+        for s in steps.values():
+            s()
+    times = {k: [] for k in steps}
+    for _ in range(repeats):
+        for k, s in steps.items():
+            start = time.perf_counter()
+            s()
+            times[k].append(time.perf_counter() - start)
+    ratios = [p / o for p, o in zip(times["public"], times["cpcframe"])]
+    res = {"batch": batch, "threads": threads, "loss_cpcframe": ours_l, "loss_public": ref_l,
+           "public_s": statistics.median(times["public"]), "cpcframe_s": statistics.median(times["cpcframe"]),
+           "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+           "load_avg": os.getloadavg()[0]}
+    echo(f"| {batch} | {threads} | {res['public_s']:.2f} | {res['cpcframe_s']:.2f} | {res['ratio']:.2f}x "
+         f"[{res['ratio_min']:.2f}, {res['ratio_max']:.2f}] | {ours_l:.5f} / {ref_l:.5f} | {res['load_avg']:.1f} |",
+         flush=True)
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", default="32", help="comma-separated batch sizes (images; x2 views)")
+    p.add_argument("--threads", default="2,1", help="comma-separated CPU thread counts")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="alternating step pairs timed")
+    args = p.parse_args()
+    print(f"AMDIM step, CIFAR-10 paper size, CPU {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, torch {torch.__version__}")
+    print("| batch | threads | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] of pairs) "
+          "| loss cpcframe / stand-in | load avg |")
+    print("|---|---|---|---|---|---|---|")
+    for b in (int(v) for v in args.batch.split(",")):
+        for t in (int(v) for v in args.threads.split(",")):
+            measure(b, t, args.warmup, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

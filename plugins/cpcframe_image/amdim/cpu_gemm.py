@@ -1,0 +1,93 @@
+"""The CPU path of AMDIM's encoder: channels-last maps and 1x1 convolutions as GEMMs.
+
+Why: on the CPU, oneDNN's convolution on channels-first maps ran the encoder's many 1x1
+convolutions (19 per residual block) at a third to a half of MKL's GEMM rate (AMD EPYC,
+2 threads; ``benchmarks/amdim_step.py``). A 1x1 convolution of a channels-last map
+``(B, H, W, C)`` is a plain matrix product ``(B·H·W, C) @ W^T``; the residual add is
+folded into it (``addmm``), the phi heads' first convolution and shortcut (both read the
+same input) are one GEMM, and the last ``3x3 -> 1x1`` projection, whose kernel covers
+the whole map, is one GEMM over the flattened map. Spatial convolutions stay oneDNN's,
+on channels-last tensors. Same weights and parameters as the convolution path (the
+checkpoint is unchanged); results equal to float rounding
+(``tests/image/test_image_amdim_cpu_path.py``).
+
+Used only on CPU tensors while :data:`ENABLED` (GPUs keep cuDNN's default path).
+Every function takes and returns maps of logical shape ``(B, C, H, W)`` in
+``torch.channels_last`` memory, so ``x.permute(0, 2, 3, 1)`` is a free ``(B, H, W, C)`` view.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+#: Switch for the CPU path (tests turn it off to compare with the convolution path).
+ENABLED = True
+
+CL = torch.channels_last
+
+
+def active(x: Tensor) -> bool:
+    """Whether ``x`` takes the CPU GEMM path."""
+    return ENABLED and x.device.type == "cpu"
+
+
+def nhwc(x: Tensor) -> Tensor:
+    """``(B, C, H, W)`` -> ``(B, H, W, C)`` contiguous (a view for channels-last input)."""
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def nchw(y: Tensor) -> Tensor:
+    """``(B, H, W, C)`` contiguous -> ``(B, C, H, W)`` channels-last view."""
+    return y.permute(0, 3, 1, 2)
+
+
+def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
+    """A no-padding convolution of a channels-last map, ``(B, H, W, O)`` contiguous out.
+
+    1x1 stride 1: a GEMM; kernel covering the whole map: a GEMM over the flattened map
+    (in ``(h, w, c)`` order, as the weight is permuted); otherwise oneDNN on channels-last.
+    """
+    O, C, k, _ = weight.shape
+    B, _, H, W = x.shape
+    if k == 1 and stride == 1:
+        return F.linear(nhwc(x), weight.reshape(O, C), bias)
+    if k == H == W:
+        flat = nhwc(x).reshape(B, H * W * C)
+        return F.linear(flat, weight.permute(0, 2, 3, 1).reshape(O, -1), bias).reshape(B, 1, 1, O)
+    return nhwc(F.conv2d(x.contiguous(memory_format=CL), weight, bias, stride))
+
+
+def add_project(shortcut: Tensor, h: Tensor, weight: Tensor) -> Tensor:
+    """``shortcut + h @ weight^T`` for ``(B, H, W, ·)`` maps, the add done inside the GEMM."""
+    B, H, W, O = shortcut.shape
+    out = torch.addmm(shortcut.reshape(-1, O), h.reshape(-1, h.shape[-1]), weight.reshape(O, -1).t())
+    return out.view(B, H, W, O)
+
+
+def res_nxn(layer, x: Tensor) -> Tensor:
+    """:class:`~cpcframe_image.amdim.layers.ConvResNxN` on the CPU path (same result)."""
+    h = conv(x, layer.conv1.weight, None, layer.stride)
+    h = F.relu(nhwc(layer.bn1(nchw(h))) if not isinstance(layer.bn1, torch.nn.Identity) else h)
+    if layer.conv3 is not None:
+        shortcut = conv(x, layer.conv3.weight, layer.conv3.bias, layer.stride)
+    else:
+        s = x if layer.width == layer.stride == 1 else F.avg_pool2d(x, layer.width, layer.stride, 0)
+        shortcut = nhwc(s)
+        if layer.n_out > layer.n_in:
+            shortcut = F.pad(shortcut, (0, layer.n_out - layer.n_in))
+    return nchw(add_project(shortcut, h, layer.conv2.weight))
+
+
+def rkhs_head(head, x: Tensor) -> Tensor:
+    """:class:`~cpcframe_image.amdim.layers.RKHSHead` on the CPU path: ``conv1`` and the
+    shortcut (both 1x1 convolutions of ``x``) as one GEMM."""
+    O = head.conv1.weight.shape[0]
+    w = torch.cat([head.conv1.weight, head.shortcut.weight]).flatten(1)
+    b = torch.cat([torch.zeros_like(head.shortcut.bias), head.shortcut.bias])
+    both = F.linear(nhwc(x), w, b)
+    h, shortcut = both[..., :O], both[..., O:]
+    if not isinstance(head.bn1, torch.nn.Identity):
+        h = nhwc(head.bn1(nchw(h.contiguous())))
+    return head.bn_out(nchw(add_project(shortcut, F.relu(h), head.conv2.weight)))
