@@ -41,7 +41,7 @@ import time
 import attrs
 import torch
 
-from measure import sync
+from measure import host, sync
 
 
 def head(args, batch: int, world: int, scoring: str, device: torch.device):
@@ -122,7 +122,7 @@ def measure(args, echo=print) -> dict:
             sync(device)
             times[key].append(time.perf_counter() - start)
     echo(f"CPC loss head (critic + engine, fwd+bwd), T={args.length} C={args.latent} H={args.hidden} "
-         f"K={args.steps} N={args.negatives}, {args.threads} threads, {args.repeats} interleaved repeats")
+         f"K={args.steps} N={args.negatives}, {args.repeats} interleaved repeats; host: {host(args.threads)}")
     echo("| scoring | local batch | key items | median s | min s | ms per local window |")
     echo("|---|---|---|---|---|---|")
     per_window = {}

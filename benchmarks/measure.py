@@ -5,11 +5,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
+
+
+def cpu_model() -> str:
+    """``model name`` of ``/proc/cpuinfo`` (else what ``platform`` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def host(threads: int) -> str:
+    """What every figure is printed with: CPU model, cores, threads."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, {threads} threads"
 
 
 def sync(device: torch.device) -> None:

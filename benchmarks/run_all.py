@@ -46,6 +46,7 @@ from pathlib import Path
 import torch
 
 from machine_rates import matmul_gflops
+from measure import cpu_model, host
 from verdicts import exit_status, judge
 
 TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speedup": 6.0,
@@ -53,16 +54,6 @@ TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speed
 #: Figures a host cannot excuse: the loader must outrun the step, and the engine use less
 #: memory than the loop, anywhere.
 NOT_MACHINE_BOUND = {"loader_ratio", "engine_memory_ratio"}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine(device: torch.device) -> str:
@@ -74,8 +65,9 @@ def machine(device: torch.device) -> str:
 
 def host_tag(device: torch.device, threads: int) -> str:
     """The short host name printed beside every figure."""
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
-    return f"{where}, {os.cpu_count()} cores, {threads} threads"
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}; {host(threads)}"
+    return host(threads)
 
 
 def load() -> str:

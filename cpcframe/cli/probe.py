@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpcframe.cli import table
 from cpcframe.probing.probe import ProbeResults
+
+if TYPE_CHECKING:
+    from cpcframe.runs.layout import RunDir
 
 
 def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
