@@ -1,6 +1,7 @@
 """The engine on the ``amdim`` critic's contrasts equals AMDIM's own loss formula.
 
-The reference below re-implements ``NCE_MI_MULTI._model_scores`` and ``LossMultiNCE`` of
+The reference (``benchmarks/amdim_public_loss.py``, also the stand-in of the AMDIM step
+benchmark) re-implements ``NCE_MI_MULTI._model_scores`` and ``LossMultiNCE`` of
 the public AMDIM code (github.com/Philip-Bachman/amdim-public, ``costs.py``) in plain
 tensor code on channels-first maps, with the public code's mask tricks (positives masked
 into the negative set at ``-tclip`` and excluded by ``mask_neg``), the random 5x5 source
@@ -9,6 +10,8 @@ location of ``_sample_src_ftr`` and the loss AMDIM optimises:
 """
 
 from __future__ import annotations
+
+import sys
 
 import pytest
 import torch
@@ -19,74 +22,10 @@ from cpcframe.model import contrastive_loss
 from cpcframe_image.amdim.critics import AmdimCritic, AmdimCriticConfig
 from cpcframe_image.amdim.encoders import AmdimEncoder, AmdimEncoderConfig
 
-TCLIP = 20.0
+from testpaths import ROOT
 
-
-def tanh_clip(x, clip_val):
-    return clip_val * torch.tanh(x / clip_val)
-
-
-def model_scores(r_src, r_trg, mask_mat, lam):
-    """``NCE_MI_MULTI._model_scores``: r_src (n_batch, n_rkhs), r_trg (n_rkhs, n_batch * n_locs)."""
-    n_batch_gpu, n_batch = mask_mat.shape
-    n_locs = r_trg.size(1) // n_batch
-    n_rkhs = r_src.size(1)
-    mask_pos = mask_mat.unsqueeze(dim=2).expand(-1, -1, n_locs).float()
-    mask_neg = 1.0 - mask_pos
-    raw_scores = torch.mm(r_src, r_trg).float().reshape(n_batch_gpu, n_batch, n_locs)
-    raw_scores = raw_scores / n_rkhs ** 0.5
-    lgt_reg = lam * (raw_scores ** 2.0).mean()
-    raw_scores = tanh_clip(raw_scores, TCLIP)
-    pos_scores = (mask_pos * raw_scores).sum(dim=1)
-    neg_scores = (mask_neg * raw_scores) - (TCLIP * mask_pos)
-    neg_scores = neg_scores.reshape(n_batch_gpu, -1)
-    mask_neg = mask_neg.reshape(n_batch_gpu, -1)
-    neg_maxes = torch.max(neg_scores, dim=1, keepdim=True)[0]
-    neg_sumexp = (mask_neg * torch.exp(neg_scores - neg_maxes)).sum(dim=1, keepdim=True)
-    all_logsumexp = torch.log(torch.exp(pos_scores - neg_maxes) + neg_sumexp)
-    nce_scores = (pos_scores - neg_maxes) - all_logsumexp
-    return -nce_scores.mean(), lgt_reg
-
-
-def sample_src_ftr(r_cnv, masks):
-    """``LossMultiNCE._sample_src_ftr``: one random location per image (or the 1x1 map)."""
-    n_batch, n_rkhs = r_cnv.shape[:2]
-    if masks is not None:
-        mask_idx = torch.randint(0, masks.size(0), (n_batch,))
-        r_cnv = torch.masked_select(r_cnv, masks[mask_idx])
-    return r_cnv.reshape(n_batch, n_rkhs)
-
-
-def amdim_loss(r1_x1, r5_x1, r7_x1, r1_x2, r5_x2, r7_x2, lam):
-    """``LossMultiNCE.forward`` + ``NCE_MI_MULTI.forward(mode='train')`` on one device;
-    inputs are channels-first ``(n_batch, n_rkhs, d, d)``."""
-    n_batch, n_rkhs = r1_x1.shape[:2]
-    mask_mat = torch.eye(n_batch)
-    masks_r5 = torch.zeros(5, 5, 1, 5, 5, dtype=torch.uint8)
-    for i in range(5):
-        for j in range(5):
-            masks_r5[i, j, 0, i, j] = 1
-    masks_r5 = masks_r5.reshape(-1, 1, 5, 5).bool()
-    r1_src_1 = sample_src_ftr(r1_x1, None)
-    r5_src_1 = sample_src_ftr(r5_x1, masks_r5)
-    r1_src_2 = sample_src_ftr(r1_x2, None)
-    r5_src_2 = sample_src_ftr(r5_x2, masks_r5)
-    r5_trg_1 = r5_x1.permute(1, 0, 2, 3).reshape(n_rkhs, -1)
-    r7_trg_1 = r7_x1.permute(1, 0, 2, 3).reshape(n_rkhs, -1)
-    r5_trg_2 = r5_x2.permute(1, 0, 2, 3).reshape(n_rkhs, -1)
-    r7_trg_2 = r7_x2.permute(1, 0, 2, 3).reshape(n_rkhs, -1)
-    l1t5_1, g1t5_1 = model_scores(r1_src_1, r5_trg_2, mask_mat, lam)
-    l1t5_2, g1t5_2 = model_scores(r1_src_2, r5_trg_1, mask_mat, lam)
-    l1t7_1, g1t7_1 = model_scores(r1_src_1, r7_trg_2, mask_mat, lam)
-    l1t7_2, g1t7_2 = model_scores(r1_src_2, r7_trg_1, mask_mat, lam)
-    l5t5_1, g5t5_1 = model_scores(r5_src_1, r5_trg_2, mask_mat, lam)
-    l5t5_2, g5t5_2 = model_scores(r5_src_2, r5_trg_1, mask_mat, lam)
-    loss_1t5 = 0.5 * (l1t5_1 + l1t5_2)
-    loss_1t7 = 0.5 * (l1t7_1 + l1t7_2)
-    loss_5t5 = 0.5 * (l5t5_1 + l5t5_2)
-    lgt_reg = 0.5 * (g1t5_1 + g1t5_2 + g1t7_1 + g1t7_2 + g5t5_1 + g5t5_2)
-    return loss_1t5 + loss_1t7 + loss_5t5 + lgt_reg
-
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from amdim_public_loss import TCLIP, ref_loss as amdim_loss, tanh_clip  # noqa: E402
 
 def encoded_views(batch_size=6, seed=0):
     """Real encoder maps of two batches of random images (a small AMDIM encoder)."""
