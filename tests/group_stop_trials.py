@@ -26,6 +26,7 @@ import torch._dynamo  # noqa: F401  (imported once, before the forks: what the o
 
 import cpcframe.cli  # noqa: F401
 import cpcframe.training.trainer  # noqa: F401
+from process_groups import group_is_gone
 
 TOY = Path(__file__).resolve().parent / "core" / "toy_recipe.toml"
 #: A tiny model on a tiny corpus, two loader workers, a loop that would run for hours.
@@ -64,17 +65,6 @@ def _wait(pid: int, seconds: float) -> int | None:
     return None
 
 
-def _group_gone(pgid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def trial(run: Path, signum: int, delay: float, settings: list[str]) -> dict:
     started = time.monotonic()
     pid = os.fork()
@@ -95,7 +85,7 @@ def trial(run: Path, signum: int, delay: float, settings: list[str]) -> dict:
     if status is None:  # hung: end it, and say so
         os.killpg(pid, signal.SIGKILL)
         status = _wait(pid, 10)
-    gone = _group_gone(pid, 30)
+    gone = group_is_gone(pid, 30, poll=0.01)
     if not gone:
         os.killpg(pid, signal.SIGKILL)
     err = (run.parent / f"{run.name}.stderr").read_text(errors="replace")

@@ -18,6 +18,7 @@ from cpcframe.runs import load_state
 from cpcframe.runs.weights import weights_step
 from cpcframe.stopping import StopRequest, StopSignal
 
+from process_groups import group_is_gone
 from testpaths import ROOT, TESTS, cli_env
 
 TOY = TESTS / "core" / "toy_recipe.toml"
@@ -43,17 +44,6 @@ def wait_until_training(proc: subprocess.Popen, run) -> None:
             pytest.fail(f"the run ended early ({proc.returncode}): {proc.stderr.read()[-3000:]}")
         assert time.time() < deadline, "no training step within 3 minutes"
         time.sleep(0.2)
-
-
-def group_is_gone(pgid: int, seconds: float = 30) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def check_stopped_run(run, status: int, err: str, signame: str, group_gone: bool) -> int:
