@@ -22,8 +22,8 @@ pytest.importorskip("webdataset")
 from cpcframe.build import build_dataset  # noqa: E402
 from cpcframe.config.loader import load_recipe  # noqa: E402
 from cpcframe.shards.location import Location  # noqa: E402
-from cpcframe.shards.writer import write_shards  # noqa: E402
 
+from shards_testing import write_toy_shards  # noqa: E402
 from testpaths import TESTS, cli_env  # noqa: E402
 
 TOY = TESTS / "core" / "toy_recipe.toml"
@@ -33,12 +33,7 @@ DEADLINE = 90
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
-    from cpcframe.plugins import default_registry
-
-    registry = default_registry()
-    out = tmp_path_factory.mktemp("bad") / "shards"
-    write_shards(lambda: build_dataset(load_recipe(TOY, registry), registry), out, shard_items=8)
-    return out
+    return write_toy_shards(tmp_path_factory.mktemp("bad") / "shards")
 
 
 def train(root, run, *extra, workers=2):

@@ -21,14 +21,13 @@ import torch.multiprocessing as mp
 
 pytest.importorskip("webdataset")
 
-from cpcframe.build import build_dataset  # noqa: E402
 from cpcframe.config.loader import load_recipe  # noqa: E402
 from cpcframe.errors import UserError  # noqa: E402
 from cpcframe.runs import RunDir, load_state  # noqa: E402
 from cpcframe.shards.resume import check_resume_order  # noqa: E402
-from cpcframe.shards.writer import write_shards  # noqa: E402
 from cpcframe.training.trainer import Trainer  # noqa: E402
 
+from shards_testing import write_toy_shards  # noqa: E402
 from testpaths import TESTS  # noqa: E402
 
 TOY = TESTS / "core" / "toy_recipe.toml"
@@ -99,12 +98,7 @@ def read_log(log) -> dict[int, list[str]]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from cpcframe.plugins import default_registry
-
-    registry = default_registry()
-    out = tmp_path_factory.mktemp("elastic") / "shards"
-    write_shards(lambda: build_dataset(load_recipe(TOY, registry), registry), out, shard_items=8)
-    return out
+    return write_toy_shards(tmp_path_factory.mktemp("elastic") / "shards")
 
 
 @pytest.fixture(scope="module")
