@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("webdataset")
 
+from stop_at import StopAt as StopAtStep
 from audiodata import LIBRISPEECH_RECIPE, REAL_DATA, run_args  # noqa: E402
 from cpcframe.cli import main  # noqa: E402
 from cpcframe.config.loader import load_recipe  # noqa: E402
@@ -51,12 +52,8 @@ def test_librispeech_mini_from_shards(tmp_path, capsys):
     registry = default_registry()
     config = load_recipe(recipe, registry, list(SMALL))
 
-    class StopAt(Trainer):
-        def train_step(self, batch):
-            metrics = super().train_step(batch)
-            if self.step == 2:
-                self.stop.requested = True
-            return metrics
+    class StopAt(StopAtStep):
+        stop_at = 2
 
     with pytest.raises(TrainingInterrupted):
         StopAt(config, registry, RunDir(split), progress=False).run()

@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("webdataset")
 
+from stop_at import StopAt as StopAtStep
 from audiodata import TINY, run_args, write_speakers  # noqa: E402
 from cpcframe.cli import main  # noqa: E402
 from cpcframe.config.loader import load_recipe  # noqa: E402
@@ -55,12 +56,8 @@ def test_synthetic_corpus_beyond_the_cache_budget_from_shards(tmp_path, monkeypa
     registry = default_registry()
     recipe = load_recipe(TINY, registry, sets)
 
-    class StopAt(Trainer):
-        def train_step(self, batch):
-            metrics = super().train_step(batch)
-            if self.step == 3:
-                self.stop.requested = True
-            return metrics
+    class StopAt(StopAtStep):
+        stop_at = 3
 
     with pytest.raises(TrainingInterrupted):
         StopAt(recipe, registry, RunDir(split), progress=False).run()

@@ -20,6 +20,7 @@ from cpcframe.shards.writer import write_shards  # noqa: E402
 from cpcframe.training.trainer import Trainer, TrainingInterrupted  # noqa: E402
 
 from testpaths import TESTS, cli_env  # noqa: E402
+from stop_at import StopAt as StopAtStep
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 CLI = [sys.executable, "-m", "cpcframe"]
@@ -66,12 +67,8 @@ def test_rewrite_is_resumable_and_skips_done_shards(registry, corpus):
 def test_resume_from_shards_equals_uninterrupted(registry, corpus, tmp_path):
     recipe = load_recipe(TOY, registry, shard_settings(corpus, "train.steps=12", "train.checkpoint_every=100"))
 
-    class StopAt(Trainer):
-        def train_step(self, batch):
-            metrics = super().train_step(batch)
-            if self.step == 5:
-                self.stop.requested = True
-            return metrics
+    class StopAt(StopAtStep):
+        stop_at = 5
 
     full, split = tmp_path / "full", tmp_path / "split"
     Trainer(recipe, registry, RunDir(full), progress=False).run()

@@ -15,6 +15,7 @@ from cpcframe.runs import RunDir, load_state
 from cpcframe.training.trainer import Trainer, TrainingInterrupted
 
 from testpaths import ROOT, TESTS, cli_env
+from stop_at import StopAt as StopAtStep
 
 TOY = TESTS / "core" / "toy_recipe.toml"
 BASE = ["train.steps=6", "model.critic.dropout=0.2"]  # dropout: validation must run in eval mode
@@ -64,12 +65,8 @@ def test_validation_uses_the_same_batches_and_negatives_every_time(registry, tmp
     assert records[1]["loss"] != values[0]
 
 
-class StopAt(Trainer):
-    def train_step(self, batch):
-        metrics = super().train_step(batch)
-        if self.step == 3:
-            self.stop.requested = True
-        return metrics
+class StopAt(StopAtStep):
+    stop_at = 3
 
 
 def test_resume_with_validation_equals_uninterrupted(registry, tmp_path):
