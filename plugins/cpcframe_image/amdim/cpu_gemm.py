@@ -6,8 +6,9 @@ convolutions (19 per residual block) at a third to a half of MKL's GEMM rate (AM
 ``(B, H, W, C)`` is a plain matrix product ``(B·H·W, C) @ W^T``; the residual add is
 folded into it (``addmm``), the phi heads' first convolution and shortcut (both read the
 same input) are one GEMM, and the last ``3x3 -> 1x1`` projection, whose kernel covers
-the whole map, is one GEMM over the flattened map. Spatial convolutions stay oneDNN's,
-on channels-last tensors. Same weights and parameters as the convolution path (the
+the whole map, is one GEMM over the flattened map. The plain 1x1 residual layers (most of the
+encoder) are one autograd function with a fused backward (:mod:`residual_gemm`).
+Spatial convolutions stay oneDNN's, on channels-last tensors. Same weights and parameters as the convolution path (the
 checkpoint is unchanged); results equal to float rounding
 (``tests/image/test_image_amdim_cpu_path.py``).
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from cpcframe_image.amdim.residual_gemm import residual_1x1
 
 #: Switch for the CPU path (tests turn it off to compare with the convolution path).
 ENABLED = True
@@ -68,6 +71,9 @@ def add_project(shortcut: Tensor, h: Tensor, weight: Tensor) -> Tensor:
 
 def res_nxn(layer, x: Tensor) -> Tensor:
     """:class:`~cpcframe_image.amdim.layers.ConvResNxN` on the CPU path (same result)."""
+    plain_1x1 = layer.width == layer.stride == 1 and layer.n_in == layer.n_out
+    if plain_1x1 and layer.conv3 is None and isinstance(layer.bn1, torch.nn.Identity):
+        return nchw(residual_1x1(nhwc(x), layer.conv1.weight, layer.conv2.weight))
     h = conv(x, layer.conv1.weight, None, layer.stride)
     h = F.relu(nhwc(layer.bn1(nchw(h))) if not isinstance(layer.bn1, torch.nn.Identity) else h)
     if layer.conv3 is not None:
