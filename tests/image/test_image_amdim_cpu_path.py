@@ -27,8 +27,10 @@ def _run(encoder, x, enabled, monkeypatch):
     return maps, x.grad, grads
 
 
-@pytest.mark.parametrize("image_size,use_bn", [(32, False), (32, True), (64, False), (40, False)])
-def test_cpu_path_equals_convolution_path(image_size, use_bn, monkeypatch):
+@pytest.mark.parametrize("backend", ["onednn", "patch_gemm"])
+@pytest.mark.parametrize("image_size,use_bn", [(32, False), (32, True), (64, False), (40, False), (128, False)])
+def test_cpu_path_equals_convolution_path(image_size, use_bn, backend, monkeypatch):
+    monkeypatch.setattr(cpu_gemm, "BACKEND", backend)  # the spatial convolutions' (else measured)
     torch.manual_seed(0)
     encoder = AmdimEncoder(AmdimEncoderConfig(image_size=image_size, ndf=8, n_rkhs=24, n_depth=3,
                                               use_bn=use_bn)).double().train()
@@ -71,3 +73,58 @@ def test_cpu_path_float32_within_tolerance(monkeypatch):
 def test_cpu_path_is_what_the_cpu_runs():
     assert cpu_gemm.ENABLED and cpu_gemm.active(torch.zeros(1))
     assert not cpu_gemm.active(torch.zeros(1, device="meta"))
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    """Inject the timings ``auto`` measures (``measured["patch_gemm"] = seconds``); records
+    each measurement's candidates after running their trial passes for real."""
+    from cpcframe import measured_choice
+
+    measured_choice.clear_cache()
+    timings = {"onednn": 1.0, "patch_gemm": 1.0, "calls": []}
+
+    def fake_measure(candidates, *, device, repeats=3, timer=None):
+        timings["calls"].append(sorted(candidates))
+        for run in candidates.values():
+            run()
+        return {name: timings[name] for name in candidates}
+
+    monkeypatch.setattr(measured_choice, "measure", fake_measure)
+    yield timings
+    measured_choice.clear_cache()
+
+
+@pytest.mark.parametrize("faster", ["onednn", "patch_gemm"])
+def test_auto_runs_the_measured_faster_spatial_convolution(measured, monkeypatch, faster):
+    import torch.nn.functional as F
+
+    measured[faster] = 0.5
+    torch.manual_seed(0)
+    encoder = AmdimEncoder(AmdimEncoderConfig(image_size=32, ndf=8, n_rkhs=24, n_depth=2)).train()
+    x = torch.randn(3, 3, 32, 32)
+    before = {n: p.detach().clone() for n, p in encoder.named_parameters()}
+    expected = encoder(x)
+    # Stem 3x3, the 4x4/2 and 2x2/2 block openers, the two top 3x3 blocks: one measurement each.
+    assert len(measured["calls"]) == 5 and all(c == ["onednn", "patch_gemm"] for c in measured["calls"])
+    assert all(p.grad is None for p in encoder.parameters())  # the trials leave no gradient
+    for n, p in encoder.named_parameters():
+        assert torch.equal(p.detach(), before[n]), n
+    monkeypatch.setattr(cpu_gemm, "patch_conv" if faster == "onednn" else "_onednn",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("ran the slower backend")))
+    if faster == "patch_gemm":
+        monkeypatch.setattr(F, "conv2d", lambda *a, **k: (_ for _ in ()).throw(AssertionError("oneDNN ran")))
+    again = encoder(x)
+    for k in expected:
+        torch.testing.assert_close(again[k], expected[k], rtol=1e-5, atol=1e-5)
+    assert len(measured["calls"]) == 5  # cached
+
+
+def test_auto_keeps_onednn_on_a_tie(measured):
+    from cpcframe import measured_choice
+
+    encoder = AmdimEncoder(AmdimEncoderConfig(image_size=32, ndf=8, n_rkhs=24, n_depth=2))
+    with torch.no_grad():
+        encoder(torch.randn(2, 3, 32, 32))
+    choices = {k: v for k, v in measured_choice.cached_choices().items() if k[0][0] == "amdim_conv"}
+    assert len(choices) == 5 and set(choices.values()) == {"onednn"}

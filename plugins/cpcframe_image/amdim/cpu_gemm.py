@@ -23,10 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cpcframe import fastest
+from cpcframe_image.amdim.patch_gemm import patch_conv
 from cpcframe_image.amdim.residual_gemm import residual_1x1
 
 #: Switch for the CPU path (tests turn it off to compare with the convolution path).
 ENABLED = True
+
+#: Spatial convolutions: ``"auto"`` (measured, :func:`spatial_backend`), ``"onednn"`` or
+#: ``"patch_gemm"`` (tests and benchmarks force one).
+BACKEND = "auto"
 
 CL = torch.channels_last
 
@@ -59,7 +65,40 @@ def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
     if k == H == W:
         flat = nhwc(x).reshape(B, H * W * C)
         return F.linear(flat, weight.permute(0, 2, 3, 1).reshape(O, -1), bias).reshape(B, 1, 1, O)
+    if spatial_backend(x, weight, stride) == "patch_gemm":
+        return patch_conv(nhwc(x), weight, bias, stride)
+    return _onednn(x, weight, bias, stride)
+
+
+def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
     return nhwc(F.conv2d(x.contiguous(memory_format=CL), weight, bias, stride))
+
+
+def spatial_backend(x: Tensor, weight: Tensor, stride: int) -> str:
+    """``"onednn"`` or ``"patch_gemm"`` for a spatial convolution of ``x``: the faster on
+    this machine (and thread count, dtype, grad mode), measured once per shape by
+    :func:`cpcframe.measured_choice.fastest` (oneDNN is kept on a tie). The same
+    arithmetic either way; only the order of the sums differs."""
+    if BACKEND != "auto":
+        return BACKEND
+    device = x.device.type
+    autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    grad_x = torch.is_grad_enabled() and x.requires_grad
+    grad_w = torch.is_grad_enabled() and weight.requires_grad
+    key = ("amdim_conv", tuple(x.shape), tuple(weight.shape), stride, x.dtype, autocast, grad_x, grad_w)
+
+    def trial(patch: bool):
+        def run() -> None:
+            xi = x.detach().contiguous(memory_format=CL).requires_grad_(grad_x)
+            wi = weight.detach().requires_grad_(grad_w)
+            with torch.enable_grad():
+                y = patch_conv(nhwc(xi), wi, None, stride) if patch else _onednn(xi, wi, None, stride)
+                inputs = [t for t in (xi, wi) if t.requires_grad]
+                if inputs:
+                    torch.autograd.grad(y.float().sum(), inputs)
+        return run
+
+    return fastest(key, {"onednn": trial(False), "patch_gemm": trial(True)}, device=x.device)
 
 
 def add_project(shortcut: Tensor, h: Tensor, weight: Tensor) -> Tensor:

@@ -37,7 +37,11 @@ class ConvStem(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.pad:  # only the 128-pixel encoder's first layer pads, by reflection
             x = F.pad(x, (self.pad,) * 4, mode="reflect")
-        return F.relu(self.bn(self.conv(x)))
+        if cpu_gemm.active(x):
+            h = cpu_gemm.nchw(cpu_gemm.conv(x, self.conv.weight, self.conv.bias, self.conv.stride[0]))
+        else:
+            h = self.conv(x)
+        return F.relu(self.bn(h))
 
 
 class ConvResNxN(nn.Module):
