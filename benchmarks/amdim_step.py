@@ -4,6 +4,7 @@ Run by hand (not part of the tests)::
 
     .venv/bin/python benchmarks/amdim_step.py                        # CPU, batch 32, 2 then 1 thread
     .venv/bin/python benchmarks/amdim_step.py --batch 64 --threads 2 --repeats 5
+    .venv/bin/python benchmarks/amdim_step.py --precision fp32,bf16   # bf16: AMX / AVX512-BF16 CPUs
 
 Model: ``recipes/amdim_cifar10.toml`` at the CIFAR-10 paper size (32x32, ndf 128, n_rkhs
 1024, depth 10), both views encoded in one call. The two steps start from the same
@@ -18,6 +19,12 @@ weights (two copies) and each has its own AdamW:
   the masked ``_sample_src_ftr``, ``loss_1t5 + loss_1t7 + loss_5t5 + lgt_reg``), without
   its online classifier and with both views in one encoder call (so batch statistics,
   and therefore the losses, are equal; checked before timing).
+
+Precision: ``fp32`` (the target's comparison: equal losses, checked to 1e-4) or ``bf16``,
+both steps under ``torch.autocast("cpu", torch.bfloat16)`` around the forward and loss, as
+``train.precision = "bf16"`` runs them; there each side's loss is checked against its
+fp32 loss on the same weights (within :data:`BF16_TOLERANCE`, relative) and the row says
+how far it is.
 
 Timing: the two steps alternate (``--repeats`` pairs after ``--warmup``), so contention
 from other processes hits both alike; reported are each side's median step time and the
@@ -42,6 +49,12 @@ from amdim_public_loss import ref_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "amdim_cifar10.toml"
+
+#: bf16 rows: each side's loss within this of its fp32 loss (relative), on the initial
+#: weights with every residual projection made non-zero (:func:`perturbed`). Measured on
+#: the Xeon: 1.8e-3 there for both sides; at most 6e-4 at the weights of the first 12
+#: fp32 training steps.
+BF16_TOLERANCE = 5e-3
 
 
 # ---- amdim-public's forward (model.py), on cpcframe's modules ---------------------------
@@ -125,35 +138,68 @@ def public_loss(model, recipe, batch):
     return ref_loss(r1[:B], r5[:B], r7[:B], r1[B:], r5[B:], r7[B:], recipe.loss.score_penalty)
 
 
-def make_step(loss_fn, model, recipe, batch):
+def autocast(precision: str):
+    """The trainer's context for ``train.precision`` on the CPU (forward and loss only)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_step(loss_fn, model, recipe, batch, precision="fp32"):
     optimizer = adamw(model, recipe)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model, recipe, batch)
+        with autocast(precision):
+            loss = loss_fn(model, recipe, batch)
         loss.backward()
         optimizer.step()
         return float(loss.detach())
     return step
 
 
-def check_equal_losses(model, recipe, batch) -> tuple[float, float]:
-    """Both losses on the same weights and 5x5 source locations (seeded alike)."""
-    torch.manual_seed(1)
-    ours = float(ours_loss(copy.deepcopy(model), recipe, batch).detach())
-    torch.manual_seed(1)
-    ref = float(public_loss(copy.deepcopy(model), recipe, batch).detach())
+def _loss(loss_fn, model, recipe, batch, precision) -> float:
+    torch.manual_seed(1)  # the same 5x5 source locations on both sides
+    with autocast(precision):
+        return float(loss_fn(copy.deepcopy(model), recipe, batch).detach())
+
+
+def check_losses(model, recipe, batch, precision="fp32") -> tuple[float, float, float]:
+    """Both losses on the same weights and 5x5 source locations: equal in fp32; in bf16
+    each within :data:`BF16_TOLERANCE` of its fp32 loss. Returns the two losses and the
+    largest relative distance from fp32 (0 for fp32)."""
+    ours = _loss(ours_loss, model, recipe, batch, "fp32")
+    ref = _loss(public_loss, model, recipe, batch, "fp32")
     if abs(ours - ref) > 1e-4 * max(1.0, abs(ref)):
         raise SystemExit(f"losses differ: cpcframe {ours:.6f}, amdim-public stand-in {ref:.6f}")
-    return ours, ref
+    if precision == "fp32":
+        return ours, ref, 0.0
+    low = _loss(ours_loss, model, recipe, batch, precision), _loss(public_loss, model, recipe, batch, precision)
+    off = max(abs(low[0] - ours) / abs(ours), abs(low[1] - ref) / abs(ref))
+    if off > BF16_TOLERANCE:
+        raise SystemExit(f"{precision} losses {low[0]:.6f} / {low[1]:.6f} are {off:.1e} from fp32 "
+                         f"{ours:.6f} / {ref:.6f}, above {BF16_TOLERANCE:g}")
+    return low[0], low[1], off
 
 
-def measure(batch: int, threads: int, warmup: int, repeats: int, echo=print) -> dict:
+def perturbed(model):
+    """The model with its zero-initialised residual projections made non-zero (normal,
+    std 0.02), so that every layer counts in the bf16 check (at init they are identity)."""
+    from cpcframe_image.amdim.layers import ConvResNxN, RKHSHead
+
+    model = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (ConvResNxN, RKHSHead)):
+                m.conv2.weight.copy_(torch.randn(m.conv2.weight.shape, generator=g) * 0.02)
+    return model
+
+
+def measure(batch: int, threads: int, warmup: int, repeats: int, precision: str = "fp32", echo=print) -> dict:
     torch.set_num_threads(threads)
     recipe, model, data = build(batch)
-    ours_l, ref_l = check_equal_losses(model, recipe, data)
-    steps = {"public": make_step(public_loss, copy.deepcopy(model), recipe, data),
-             "cpcframe": make_step(ours_loss, copy.deepcopy(model), recipe, data)}
+    ours_l, ref_l, off = check_losses(model if precision == "fp32" else perturbed(model), recipe, data, precision)
+    steps = {"public": make_step(public_loss, copy.deepcopy(model), recipe, data, precision),
+             "cpcframe": make_step(ours_loss, copy.deepcopy(model), recipe, data, precision)}
     for _ in range(warmup):
         for s in steps.values():
             s()
@@ -164,13 +210,15 @@ def measure(batch: int, threads: int, warmup: int, repeats: int, echo=print) -> 
             s()
             times[k].append(time.perf_counter() - start)
     ratios = [p / o for p, o in zip(times["public"], times["cpcframe"])]
-    res = {"batch": batch, "threads": threads, "loss_cpcframe": ours_l, "loss_public": ref_l,
+    res = {"batch": batch, "threads": threads, "precision": precision, "loss_cpcframe": ours_l,
+           "loss_public": ref_l, "off_fp32": off,
            "public_s": statistics.median(times["public"]), "cpcframe_s": statistics.median(times["cpcframe"]),
            "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
            "load_avg": os.getloadavg()[0]}
-    echo(f"| {batch} | {threads} | {res['public_s']:.2f} | {res['cpcframe_s']:.2f} | {res['ratio']:.2f}x "
-         f"[{res['ratio_min']:.2f}, {res['ratio_max']:.2f}] | {ours_l:.5f} / {ref_l:.5f} | {res['load_avg']:.1f} |",
-         flush=True)
+    loss = f"{ours_l:.5f} / {ref_l:.5f}" + (f" ({off:.0e} from fp32)" if precision != "fp32" else "")
+    echo(f"| {batch} | {threads} | {precision} | {res['public_s']:.2f} | {res['cpcframe_s']:.2f} | "
+         f"{res['ratio']:.2f}x [{res['ratio_min']:.2f}, {res['ratio_max']:.2f}] | {loss} | "
+         f"{res['load_avg']:.1f} |", flush=True)
     return res
 
 
@@ -180,15 +228,24 @@ def main() -> None:
     p.add_argument("--threads", default="2,1", help="comma-separated CPU thread counts")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3, help="alternating step pairs timed")
+    p.add_argument("--precision", default="fp32", help="comma-separated: fp32 (equal losses), bf16 (autocast)")
     args = p.parse_args()
+    precisions = args.precision.split(",")
+    if any(v not in ("fp32", "bf16") for v in precisions):
+        p.error(f"--precision takes fp32 and/or bf16, got {args.precision!r}")
     print(f"AMDIM step, CIFAR-10 paper size, CPU {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__}")
-    print("| batch | threads | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] of pairs) "
-          "| loss cpcframe / stand-in | load avg |")
-    print("|---|---|---|---|---|---|---|")
+    print("| batch | threads | precision | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] "
+          "of pairs) | loss cpcframe / stand-in | load avg |")
+    print("|---|---|---|---|---|---|---|---|")
     for b in (int(v) for v in args.batch.split(",")):
         for t in (int(v) for v in args.threads.split(",")):
-            measure(b, t, args.warmup, args.repeats)
+            for precision in precisions:
+                measure(b, t, args.warmup, args.repeats, precision)
+    from cpcframe import measured_choice
+
+    choices = {k[0][1:4]: v for k, v in measured_choice.cached_choices().items() if k[0][0] == "amdim_conv"}
+    print("spatial convolutions (input, weight, stride) -> backend:", choices)
 
 
 if __name__ == "__main__":
