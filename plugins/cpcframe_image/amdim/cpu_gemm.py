@@ -55,16 +55,18 @@ def nchw(y: Tensor) -> Tensor:
 def conv(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
     """A no-padding convolution of a channels-last map, ``(B, H, W, O)`` contiguous out.
 
-    1x1 stride 1: a GEMM; kernel covering the whole map: a GEMM over the flattened map
-    (in ``(h, w, c)`` order, as the weight is permuted); otherwise oneDNN on channels-last.
+    1x1 stride 1: a GEMM; kernel covering the whole map: a GEMM over the flattened map;
+    otherwise oneDNN on channels-last or :mod:`patch_gemm` (:func:`spatial_backend`).
     """
     O, C, k, _ = weight.shape
     B, _, H, W = x.shape
     if k == 1 and stride == 1:
         return F.linear(nhwc(x), weight.reshape(O, C), bias)
     if k == H == W:
-        flat = nhwc(x).reshape(B, H * W * C)
-        return F.linear(flat, weight.permute(0, 2, 3, 1).reshape(O, -1), bias).reshape(B, 1, 1, O)
+        # Flattened in the weight's (c, h, w) order: a copy of the small map (B, C·k·k),
+        # not of the large weight (O, C·k·k), and none of its gradient.
+        flat = x.reshape(B, C * H * W)
+        return F.linear(flat, weight.reshape(O, -1), bias).reshape(B, 1, 1, O)
     if spatial_backend(x, weight, stride) == "patch_gemm":
         return patch_conv(nhwc(x), weight, bias, stride)
     return _onednn(x, weight, bias, stride)
@@ -129,10 +131,13 @@ def rkhs_head(head, x: Tensor) -> Tensor:
     """:class:`~cpcframe_image.amdim.layers.RKHSHead` on the CPU path: ``conv1`` and the
     shortcut (both 1x1 convolutions of ``x``) as one GEMM."""
     O = head.conv1.weight.shape[0]
+    B, _, H, W = x.shape
     w = torch.cat([head.conv1.weight, head.shortcut.weight]).flatten(1)
     b = torch.cat([torch.zeros_like(head.shortcut.bias), head.shortcut.bias])
-    both = F.linear(nhwc(x), w, b)
-    h, shortcut = both[..., :O], both[..., O:]
+    # Split (not sliced) halves of the (M, 2O) product: their gradients are joined by one
+    # cat instead of two zero-filled full-size buffers summed.
+    h, shortcut = F.linear(nhwc(x), w, b).view(B * H * W, 2 * O).split(O, dim=1)
     if not isinstance(head.bn1, torch.nn.Identity):
-        h = nhwc(head.bn1(nchw(h.contiguous())))
-    return head.bn_out(nchw(add_project(shortcut, F.relu(h), head.conv2.weight)))
+        h = nhwc(head.bn1(nchw(h.reshape(B, H, W, O)))).reshape(B * H * W, O)
+    out = torch.addmm(shortcut, F.relu(h), head.conv2.weight.reshape(O, O).t())
+    return head.bn_out(nchw(out.view(B, H, W, O)))
