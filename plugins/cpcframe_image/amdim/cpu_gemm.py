@@ -6,8 +6,8 @@ convolutions (19 per residual block) at a third to a half of MKL's GEMM rate (AM
 ``(B, H, W, C)`` is a plain matrix product ``(B·H·W, C) @ W^T``; the residual add is
 folded into it (``addmm``), the phi heads' first convolution and shortcut (both read the
 same input) are one GEMM, and the last ``3x3 -> 1x1`` projection, whose kernel covers
-the whole map, is one GEMM over the flattened map. The plain 1x1 residual layers (most of the
-encoder) are one autograd function with a fused backward (:mod:`residual_gemm`).
+the whole map, is one GEMM over the flattened map. The runs of plain 1x1 residual layers (most of the
+encoder) are one autograd function each, with a fused backward (:mod:`residual_gemm`).
 Spatial convolutions stay oneDNN's, on channels-last tensors. Same weights and parameters as the convolution path (the
 checkpoint is unchanged); results equal to float rounding
 (``tests/image/test_image_amdim_cpu_path.py``).
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from cpcframe import fastest
 from cpcframe_image.amdim.patch_gemm import patch_conv
-from cpcframe_image.amdim.residual_gemm import residual_1x1
+from cpcframe_image.amdim.residual_gemm import residual_chain
 
 #: Switch for the CPU path (tests turn it off to compare with the convolution path).
 ENABLED = True
@@ -110,11 +110,29 @@ def add_project(shortcut: Tensor, h: Tensor, weight: Tensor) -> Tensor:
     return out.view(B, H, W, O)
 
 
+def plain_1x1(layer) -> bool:
+    """Whether a ConvResNxN is ``x + conv1x1(relu(conv1x1(x)))`` (no norm, identity shortcut)."""
+    return (layer.width == layer.stride == 1 and layer.n_in == layer.n_out and layer.conv3 is None
+            and isinstance(layer.bn1, torch.nn.Identity))
+
+
+def res_block(block, x: Tensor) -> Tensor:
+    """:class:`~cpcframe_image.amdim.layers.ConvResBlock` on the CPU path: the first layer,
+    then the run of plain 1x1 layers after it as one :class:`ResidualChain`."""
+    layers = list(block)
+    x = res_nxn(layers[0], x)
+    rest = layers[1:]
+    if rest and all(plain_1x1(layer) for layer in rest):
+        return nchw(residual_chain(nhwc(x), [(l.conv1.weight, l.conv2.weight) for l in rest]))
+    for layer in rest:
+        x = res_nxn(layer, x)
+    return x
+
+
 def res_nxn(layer, x: Tensor) -> Tensor:
     """:class:`~cpcframe_image.amdim.layers.ConvResNxN` on the CPU path (same result)."""
-    plain_1x1 = layer.width == layer.stride == 1 and layer.n_in == layer.n_out
-    if plain_1x1 and layer.conv3 is None and isinstance(layer.bn1, torch.nn.Identity):
-        return nchw(residual_1x1(nhwc(x), layer.conv1.weight, layer.conv2.weight))
+    if plain_1x1(layer):
+        return nchw(residual_chain(nhwc(x), [(layer.conv1.weight, layer.conv2.weight)]))
     h = conv(x, layer.conv1.weight, None, layer.stride)
     h = F.relu(nhwc(layer.bn1(nchw(h))) if not isinstance(layer.bn1, torch.nn.Identity) else h)
     if layer.conv3 is not None:

@@ -88,6 +88,11 @@ class ConvResBlock(nn.Sequential):
         layers += [ConvResNxN(n_out, n_out, 1, 1, use_bn) for _ in range(depth - 1)]
         super().__init__(*layers)
 
+    def forward(self, x: Tensor) -> Tensor:
+        if cpu_gemm.active(x):
+            return cpu_gemm.res_block(self, x)
+        return super().forward(x)
+
 
 class RKHSHead(nn.Module):
     """AMDIM's ``FakeRKHSConvNet`` (phi_5, phi_7): a residual 1x1-conv MLP into the shared
