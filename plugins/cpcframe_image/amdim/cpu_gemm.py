@@ -6,10 +6,12 @@ convolutions (19 per residual block) at a third to a half of MKL's GEMM rate (AM
 ``(B, H, W, C)`` is a plain matrix product ``(B·H·W, C) @ W^T``; the residual add is
 folded into it (``addmm``), the phi heads' first convolution and shortcut (both read the
 same input) are one GEMM, and the last ``3x3 -> 1x1`` projection, whose kernel covers
-the whole map, is one GEMM over the flattened map. The runs of plain 1x1 residual layers (most of the
-encoder) are one autograd function each, with a fused backward (:mod:`residual_gemm`).
-Spatial convolutions stay oneDNN's, on channels-last tensors. Same weights and parameters as the convolution path (the
-checkpoint is unchanged); results equal to float rounding
+the whole map, is one GEMM over the flattened map. Each block's run of plain 1x1
+residual layers (most of the encoder) is one autograd function with a fused backward
+(:mod:`residual_gemm`). Spatial convolutions run as oneDNN's on channels-last tensors
+or as one GEMM over their patches (:mod:`patch_gemm`), whichever :func:`spatial_backend`
+measured faster on this machine. Same weights and parameters as the convolution path
+(the checkpoint is unchanged); results equal to float rounding
 (``tests/image/test_image_amdim_cpu_path.py``).
 
 Used only on CPU tensors while :data:`ENABLED` (GPUs keep cuDNN's default path).
