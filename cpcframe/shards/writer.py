@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cpcframe.dataset import Dataset
+from cpcframe.errors import UnusableItem
 from cpcframe.runs.atomic import write_text_atomic
 import torch
 
@@ -31,6 +32,13 @@ def _webdataset():
         from cpcframe.errors import UserError
         raise UserError("sharding needs WebDataset: pip install 'cpcframe[shards]'") from None
     return webdataset
+
+
+def skip_reason(exc: Exception) -> str:
+    """The ``skipped`` counter of an item whose read raised ``exc``: the dataset's own
+    reason (:class:`cpcframe.UnusableItem`, e.g. ``unreadable`` or ``too_short``), else
+    the exception's class name."""
+    return exc.reason if isinstance(exc, UnusableItem) else type(exc).__name__
 
 
 def segments(example: Example, segment: int, voiced: list[tuple[int, int]] | None = None) -> list[Example]:
@@ -74,8 +82,8 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
             for i in range(lo, hi):
                 try:
                     example = dataset[i]
-                except (OSError, ValueError, RuntimeError) as exc:  # a corrupt item: counted
-                    reason = type(exc).__name__
+                except (UnusableItem, OSError, ValueError, RuntimeError) as exc:  # a corrupt item: counted
+                    reason = skip_reason(exc)
                     skipped[reason] = skipped.get(reason, 0) + 1
                     continue
                 if not example.key:
