@@ -109,6 +109,8 @@ class ShardDataset(Dataset):
         self.speaker_ids = names if names else [str(g) for g in range(max(self.groups, default=-1) + 1)]
         if attributes.get("sample_rate"):
             self.sample_rate = int(attributes["sample_rate"])
+        if attributes.get("label_hop"):  # labels that are frames of the data: shards of shards cut them too
+            self.label_hop = int(attributes["label_hop"])
 
     def has_labels(self, i: int) -> bool:
         return bool(self._labelled[int(i)])
