@@ -178,13 +178,15 @@ class ShardDataset(Dataset):
             return self._cache[k]
         if k in self._bad:
             return None
+        # Make room first: reading the next shard while keeping all others would hold
+        # cache_shards + 1 shards at each change of shard (the peak, not the budget).
+        while len(self._cache) >= self.cache_shards:
+            self._cache.popitem(last=False)
         items, reason = self._read(k)
         if items is None:
             self._skip(k, reason)
             return None
         self._cache[k] = items
-        while len(self._cache) > self.cache_shards:
-            self._cache.popitem(last=False)
         return items
 
     def __getitem__(self, index: int) -> Example:
