@@ -119,11 +119,20 @@ def test_ranks_read_disjoint_shards_and_cover_the_epoch():
     assert list(a)[7:] == list(b)
 
 
-def test_decoded_shard_cache_stays_bounded(registry, corpus):
+def test_decoded_shard_cache_stays_bounded(registry, corpus, monkeypatch):
     ds = build_dataset(load_recipe(TOY, registry, shard_settings(corpus)), registry)
+    held_while_reading = []  # decoded shards held while the next one is read: the peak
+    read = type(ds)._read
+
+    def watched(self, k):
+        held_while_reading.append(len(self._cache))
+        return read(self, k)
+
+    monkeypatch.setattr(type(ds), "_read", watched)
     for i in range(len(ds)):
         ds[i]
         assert len(ds._cache) <= 1
+    assert len(held_while_reading) == 6 and max(held_while_reading) == 0  # room made before each read
 
 
 def test_truncated_and_missing_shards_are_skipped_and_counted(registry, corpus):
