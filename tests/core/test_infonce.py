@@ -588,3 +588,23 @@ def test_cpc_audio_size_forward_backward_is_quick():
     assert result.terms_per_step.tolist() == [B * (T - i) for i in range(1, K + 1)]
     assert queries.grad is not None and torch.isfinite(keys.grad).all()
     assert elapsed < 5.0, f"forward+backward took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("keys_per_block", [16, 64])
+@pytest.mark.parametrize("policy", ["batch", "same_group"])
+def test_gathered_scoring_tiled_by_key_blocks_agrees_with_dense(monkeypatch, keys_per_block, policy):
+    """A key table larger than a block (128 candidates in blocks of 16 or 64 here) is
+    scored block by block (cpcframe.key_blocks): the dense product's losses and gradients."""
+    from cpcframe import key_blocks
+
+    monkeypatch.setattr(key_blocks, "KEY_BLOCK_BYTES", keys_per_block * 32 * 8)
+    plans = []
+    real_plan = key_blocks.plan
+    monkeypatch.setattr(key_blocks, "plan", lambda *a: plans.append(a[2]) or real_plan(*a))
+    config = InfoNCEConfig(negatives=policy, num_negatives=40, temperature=0.7, clip=3.0, score_penalty=0.05)
+    both = scored_both_ways(larger, config)
+    assert plans == [keys_per_block]  # the gathered form went through the blocks
+    (dense, *dense_grads), (gathered, *gathered_grads) = both["dense"], both["gathered"]
+    assert abs(dense.loss.item() - gathered.loss.item()) < 1e-12
+    for a, b in zip(gathered_grads, dense_grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
