@@ -96,11 +96,17 @@ def parser() -> argparse.ArgumentParser:
                    help="local batches also timed with scoring = dense, for comparison (none: '')")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--glibc-malloc", action="store_true",
+                   help="leave glibc's malloc as it is (a run keeps freed memory: cpcframe.allocator)")
     return p
 
 
 def measure(args, echo=print) -> dict:
     torch.set_num_threads(args.threads)
+    if not args.glibc_malloc:
+        from cpcframe.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as cpcframe run does (train.keep_freed_memory)
     device = torch.device(args.device)
     batches = [int(b) for b in args.batches.split(",")]
     variants = {}
@@ -122,7 +128,8 @@ def measure(args, echo=print) -> dict:
             sync(device)
             times[key].append(time.perf_counter() - start)
     echo(f"CPC loss head (critic + engine, fwd+bwd), T={args.length} C={args.latent} H={args.hidden} "
-         f"K={args.steps} N={args.negatives}, {args.repeats} interleaved repeats; host: {host(args.threads)}")
+         f"K={args.steps} N={args.negatives}, {args.repeats} interleaved repeats, "
+         f"{'glibc malloc' if args.glibc_malloc else 'freed memory kept'}; host: {host(args.threads)}")
     echo("| scoring | local batch | key items | median s | min s | ms per local window |")
     echo("|---|---|---|---|---|---|")
     per_window = {}

@@ -39,8 +39,10 @@ class Verdict:
 
 
 def judge(key: str, value: float, target: float, *, efficiency: float | None,
-          machine_bound: bool = True, strict: bool = False, floor: float = REGRESSION_FLOOR) -> Verdict:
-    """The verdict of one figure (``value >= target``, or ``>`` when ``strict``).
+          machine_bound: bool = True, strict: bool = False, at_most: bool = False,
+          floor: float = REGRESSION_FLOOR) -> Verdict:
+    """The verdict of one figure (``value >= target``, or ``>`` when ``strict``, or
+    ``value <= target`` when ``at_most``: a cost ratio that must stay small).
 
     Args:
         efficiency: the step's share of the machine's matmul rate in this run, or
@@ -48,7 +50,7 @@ def judge(key: str, value: float, target: float, *, efficiency: float | None,
         machine_bound: whether the host can explain a miss (ratios against the
             memory-bound reference); ``False`` for figures that must hold anywhere.
     """
-    ok = value > target if strict else value >= target
+    ok = value <= target if at_most else value > target if strict else value >= target
     if ok:
         return Verdict(key, value, target, "met")
     excused = machine_bound and efficiency is not None and efficiency >= floor

@@ -23,7 +23,7 @@ from cpcframe.data.request import DatasetRequest, default_cache_dir
 from cpcframe.data.splits import hold_out, key_hash
 from cpcframe.dataset import Dataset, describe_skipped
 from cpcframe.encoder import Encoder, Features
-from cpcframe.errors import RecipeError, UserError, did_you_mean
+from cpcframe.errors import RecipeError, UnusableItem, UserError, did_you_mean
 from cpcframe.hookspecs import hookimpl
 from cpcframe.infonce import InfoNCEConfig, InfoNCEResult, info_nce
 from cpcframe.measured_choice import fastest
@@ -82,7 +82,7 @@ __all__ = [
     "RunDir",
     # For plugin authors: config validators, cache folders, held-out splits, messages.
     "validators", "cache_key", "publish_dir", "exclusive", "default_cache_dir", "hold_out", "key_hash",
-    "did_you_mean", "describe_skipped",
+    "did_you_mean", "describe_skipped", "UnusableItem",
     "NegativePolicy",
     # Backends chosen by a short measurement on the machine at hand (``auto``).
     "fastest",

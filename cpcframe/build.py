@@ -40,14 +40,17 @@ def build_view_sampler(recipe: Recipe, registry: Registry) -> ViewSampler:
 
 def build_dataset(recipe: Recipe, registry: Registry, *, split: str = "train",
                   run_dir: Path | None = None, view_sampler: ViewSampler | None = None,
-                  min_length: int | None = None) -> Dataset:
+                  min_length: int | None = None, access: str = "random") -> Dataset:
     """The recipe's dataset for ``split``, checked (:func:`make_dataset`); a missing corpus
     is the plugin's UserError, an empty one the core's. ``min_length`` defaults to the view
-    sampler's :meth:`~cpcframe.ViewSampler.min_length` (probes that read whole items pass 0)."""
+    sampler's :meth:`~cpcframe.ViewSampler.min_length` (probes that read whole items pass 0);
+    ``access`` is :attr:`cpcframe.DatasetRequest.access` (``"sequential"``: each item read
+    once in order, as ``cpcframe shard`` does, so sources that can decode on access build
+    no cache)."""
     if min_length is None:
         min_length = (view_sampler or build_view_sampler(recipe, registry)).min_length()
     request = DatasetRequest(split=split, cache_dir=default_cache_dir(), seed=recipe.seed,
-                             min_length=min_length, run_dir=run_dir)
+                             min_length=min_length, run_dir=run_dir, access=access)
     spec = recipe.data.dataset
     # One preparation at a time per dataset (cache folder): the processes of a torchrun
     # job, or runs started together, would otherwise all decode the same corpus at once.

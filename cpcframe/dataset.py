@@ -48,9 +48,16 @@ class Dataset(TorchDataset, ABC):
             corpus (its own test split, or a share it holds out by key hash); ``False``
             (the default) when the test split would repeat the training items, so probes
             hold out a share of the training split themselves.
+        label_hop: samples along the data's last axis that one entry of ``labels`` (its
+            last axis) covers: 160 for the audio datasets' 10 ms phone frames at 16 kHz.
+            ``cpcframe shard --segment`` cuts a long item's labels with its data: piece
+            boundaries snap to multiples of the hop and piece ``[a, b)`` gets labels
+            ``[a // hop, b // hop)``. ``None`` (the default): labels are not per-sample
+            frames, and cut pieces carry none.
     """
 
     groups: Sequence[int] | None = None
+    label_hop: int | None = None
     skipped: Mapping[str, int] = MappingProxyType({})
     skipped_items: Sequence[tuple[str, str]] = ()
     test_split_available: bool = False
@@ -121,6 +128,10 @@ class DatasetAdapter(Dataset):
     @property  # type: ignore[override]
     def test_split_available(self) -> bool:
         return bool(getattr(self.dataset, "test_split_available", False))
+
+    @property  # type: ignore[override]
+    def label_hop(self) -> int | None:
+        return getattr(self.dataset, "label_hop", None)
 
     def check_model(self, model: "ContrastiveModel") -> None:
         check = getattr(self.dataset, "check_model", None)

@@ -39,6 +39,23 @@ class RecipeError(UserError):
         super().__init__("\n".join(lines))
 
 
+class UnusableItem(Exception):
+    """Raised by a dataset's ``__getitem__`` for an item that cannot be used (an unreadable
+    file, a recording shorter than ``request.min_length``) when it is found only on access,
+    as by a dataset read once in order (``request.access == "sequential"``): the reader
+    skips the item and counts it under ``reason`` (``cpcframe shard`` writes the counts to
+    the corpus's ``index.json``), as a dataset that screened its items up front counts them
+    in ``skipped``.
+
+    Attributes:
+        reason: the counter's name (``"unreadable"``, ``"too_short"``, ...).
+    """
+
+    def __init__(self, reason: str, message: str = ""):
+        super().__init__(message or reason)
+        self.reason = reason
+
+
 class UnknownComponentError(UserError):
     """A component name that no loaded plugin registered."""
 

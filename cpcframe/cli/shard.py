@@ -31,14 +31,16 @@ def add_parser(sub: argparse._SubParsersAction, parents: list) -> None:
 
 
 def make_dataset(recipe_path: str, overrides: list[str], split: str):
-    """The recipe's dataset (top level, so that worker processes can build their own)."""
+    """The recipe's dataset, asked for sequential access: each item is read once, in
+    order, so a source that can decodes on access instead of filling a cache first
+    (top level, so that worker processes can build their own)."""
     from cpcframe.build import build_dataset
     from cpcframe.config.loader import load_recipe
     from cpcframe.plugins import default_registry
 
     registry = default_registry()
     recipe = load_recipe(recipe_path, registry, overrides)
-    return build_dataset(recipe, registry, split=split)
+    return build_dataset(recipe, registry, split=split, access="sequential")
 
 
 def voice_activity_files(args: argparse.Namespace) -> dict[str, str]:

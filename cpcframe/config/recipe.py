@@ -77,6 +77,11 @@ class TrainSection:
             cores (cores minus the load average, at least 1; ``OMP_NUM_THREADS`` when set),
             see :mod:`cpcframe.threads`. On a CPU shared with other jobs, more threads than
             free cores oversubscribe it (measured: 2 threads cost ~6x the CPU of 1 per step).
+        keep_freed_memory: keep freed memory in the process for the next step instead of
+            handing large blocks back to the system (glibc's malloc; off elsewhere): a step
+            then does not page-fault its large tensors in again (the loss head at batch 64:
+            15 % faster on a 2-core Xeon); resident memory stays at its peak. See
+            :mod:`cpcframe.allocator`.
         log_every: steps between metric records (``metrics.jsonl``).
         validate_every: steps between validations on the dataset's ``"test"`` split
             (``val/loss``, ``val/acc``, ... in ``metrics.jsonl``; 0 = none).
@@ -108,6 +113,7 @@ class TrainSection:
     compile: bool = False
     channels_last: bool = False
     threads: int = attrs.field(default=0, validator=non_negative)
+    keep_freed_memory: bool = True
     log_every: int = attrs.field(default=10, validator=positive)
     validate_every: int = attrs.field(default=0, validator=non_negative)
     validate_batches: int = attrs.field(default=10, validator=positive)

@@ -1,11 +1,15 @@
-"""What a dataset factory is asked for: :class:`DatasetRequest` (split, cache folder, seed, ...)."""
+"""What a dataset factory is asked for: :class:`DatasetRequest` (split, cache folder, seed, access, ...)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import attrs
+
+#: The ways a dataset may be read (:attr:`DatasetRequest.access`).
+ACCESS = ("random", "sequential")
 
 
 def default_cache_dir() -> Path:
@@ -26,6 +30,15 @@ class DatasetRequest:
             :meth:`~cpcframe.ViewSampler.min_length`); shorter ones may be skipped.
         run_dir: the run directory, where a dataset may save artifacts that belong to
             the run (a tokenizer trained on the corpus); ``None`` outside a run.
+        access: how the dataset will be read. ``"random"`` (the default: training,
+            validation, probes) reads items in any order, many times over, so a source
+            decodes its corpus once into a cache under ``cache_dir`` and slices it.
+            ``"sequential"``: each item is read once, in index order (``cpcframe shard``
+            writing shards), so a source should decode each item in ``__getitem__`` and
+            build no cache; an item found unusable only then (unreadable, shorter than
+            ``min_length``) raises :class:`cpcframe.UnusableItem`, which the reader skips
+            and counts. A source that has no such mode may ignore it: random access
+            serves sequential reading too.
     """
 
     split: str = "train"
@@ -33,3 +46,5 @@ class DatasetRequest:
     seed: int = 0
     min_length: int = 0
     run_dir: Path | None = None
+    access: Literal["random", "sequential"] = attrs.field(default="random",
+                                                        validator=attrs.validators.in_(ACCESS))

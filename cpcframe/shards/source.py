@@ -109,6 +109,8 @@ class ShardDataset(Dataset):
         self.speaker_ids = names if names else [str(g) for g in range(max(self.groups, default=-1) + 1)]
         if attributes.get("sample_rate"):
             self.sample_rate = int(attributes["sample_rate"])
+        if attributes.get("label_hop"):  # labels that are frames of the data: shards of shards cut them too
+            self.label_hop = int(attributes["label_hop"])
 
     def has_labels(self, i: int) -> bool:
         return bool(self._labelled[int(i)])
@@ -176,13 +178,15 @@ class ShardDataset(Dataset):
             return self._cache[k]
         if k in self._bad:
             return None
+        # Make room first: reading the next shard while keeping all others would hold
+        # cache_shards + 1 shards at each change of shard (the peak, not the budget).
+        while len(self._cache) >= self.cache_shards:
+            self._cache.popitem(last=False)
         items, reason = self._read(k)
         if items is None:
             self._skip(k, reason)
             return None
         self._cache[k] = items
-        while len(self._cache) > self.cache_shards:
-            self._cache.popitem(last=False)
         return items
 
     def __getitem__(self, index: int) -> Example:

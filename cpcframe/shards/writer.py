@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cpcframe.dataset import Dataset
+from cpcframe.errors import UnusableItem
 from cpcframe.runs.atomic import write_text_atomic
 import torch
 
@@ -33,33 +34,56 @@ def _webdataset():
     return webdataset
 
 
-def segments(example: Example, segment: int, voiced: list[tuple[int, int]] | None = None) -> list[Example]:
+def skip_reason(exc: Exception) -> str:
+    """The ``skipped`` counter of an item whose read raised ``exc``: the dataset's own
+    reason (:class:`cpcframe.UnusableItem`, e.g. ``unreadable`` or ``too_short``), else
+    the exception's class name."""
+    return exc.reason if isinstance(exc, UnusableItem) else type(exc).__name__
+
+
+def segments(example: Example, segment: int, voiced: list[tuple[int, int]] | None = None,
+             hop: int | None = None) -> list[Example]:
     """``example`` cut along its last axis into pieces of ``segment`` (a long recording into
     segments; the remainder shorter than ``segment`` is dropped unless it is the only
     piece), or, with ``voiced`` spans (samples), into voice-activity pieces of at most
     ``segment`` (:func:`cpcframe.shards.vad.vad_pieces`, pieces under ``segment // 10``
-    dropped). Keys ``KEY/NNNN``; per-piece labels are not cut (``None``), since their unit
-    is the modality's (10 ms frames for speech). ``segment = 0`` or a non-tensor: unchanged."""
+    dropped). Keys ``KEY/NNNN``. ``segment = 0`` or a non-tensor: unchanged.
+
+    ``hop`` (the dataset's :attr:`~cpcframe.Dataset.label_hop`): samples per label. Piece
+    boundaries then fall on multiples of it (``segment`` rounded down to one, voiced spans
+    widened to them; only a piece ending at the recording's end ends elsewhere), and piece
+    ``[a, b)`` keeps labels ``[a // hop, b // hop)`` (clipped to the labels' length). Without
+    a hop, pieces carry no labels (``None``): their unit is unknown."""
     data = example.data
     if segment <= 0 or not isinstance(data, torch.Tensor):
         return [example]
+    if hop:
+        segment = max(hop, segment - segment % hop)
     if voiced is not None:
         from cpcframe.shards.vad import vad_pieces
 
+        if hop:
+            voiced = [(a - a % hop, -(-b // hop) * hop) for a, b in voiced]
         ranges = vad_pieces(voiced, data.shape[-1], segment, max(1, segment // 10))
     elif data.shape[-1] < 2 * segment:
         return [example]
     else:
         ranges = [(i * segment, (i + 1) * segment) for i in range(data.shape[-1] // segment)]
-    return [Example(data[..., a:b].clone(), group=example.group, key=f"{example.key}/{i:04d}")
+    labels = example.labels if hop and isinstance(example.labels, torch.Tensor) else None
+
+    def cut(a: int, b: int) -> torch.Tensor | None:
+        piece = None if labels is None else labels[..., a // hop:b // hop]
+        return None if piece is None or piece.shape[-1] == 0 else piece.clone()  # past the labels' end: none
+
+    return [Example(data[..., a:b].clone(), group=example.group, key=f"{example.key}/{i:04d}", labels=cut(a, b))
             for i, (a, b) in enumerate(ranges)]
 
 
 def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: int = 0,
                 voice_activity: dict[str, str] | None = None) -> dict[str, Any]:
     """Write items ``lo..hi-1`` (each cut into :func:`segments`, at its voice-activity
-    spans when ``voice_activity`` maps its key to a JSON file) as shard ``k``
-    (atomically); returns its index entry."""
+    spans when ``voice_activity`` maps its key to a JSON file, its labels cut with it when
+    the dataset has a ``label_hop``) as shard ``k`` (atomically); returns its index entry."""
     wds = _webdataset()
     final = out / shard_name(k)
     sidecar = final.with_suffix(".json")
@@ -69,13 +93,14 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
             return entry  # done by an earlier run
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     keys, groups, lengths, labelled, skipped, vad_cut = [], [], [], [], {}, 0
+    hop = getattr(dataset, "label_hop", None)
     with open(tmp, "wb") as stream:
         with wds.TarWriter(stream) as sink:
             for i in range(lo, hi):
                 try:
                     example = dataset[i]
-                except (OSError, ValueError, RuntimeError) as exc:  # a corrupt item: counted
-                    reason = type(exc).__name__
+                except (UnusableItem, OSError, ValueError, RuntimeError) as exc:  # a corrupt item: counted
+                    reason = skip_reason(exc)
                     skipped[reason] = skipped.get(reason, 0) + 1
                     continue
                 if not example.key:
@@ -87,7 +112,7 @@ def write_shard(dataset: Dataset, out: Path, k: int, lo: int, hi: int, segment: 
                     rate = int(getattr(dataset, "sample_rate", None) or 16000)
                     voiced = voiced_spans(voice_activity[example.key], rate)
                     vad_cut += voiced is not None
-                for piece in segments(example, segment, voiced):
+                for piece in segments(example, segment, voiced, hop):
                     # WebDataset splits member names at the first dot: keep keys dot-free.
                     sink.write({"__key__": safe_key(piece.key), "pth": encode_example(piece)})
                     keys.append(piece.key)
@@ -153,7 +178,8 @@ def write_shards(make_dataset: Callable[[], Dataset], out: Path, *, shard_items:
     # What probes read besides the items: group names (speaker ids), the sample rate.
     names = getattr(dataset, "speaker_ids", None)
     attributes = {"group_names": [str(n) for n in names] if names is not None else None,
-                  "sample_rate": getattr(dataset, "sample_rate", None)}
+                  "sample_rate": getattr(dataset, "sample_rate", None),
+                  "label_hop": getattr(dataset, "label_hop", None)}
     index = {"format": FORMAT, "source": source or {}, "attributes": attributes,
              "items": sum(e["items"] for e in entries),
              "vad_cut": sum(e.get("vad_cut", 0) for e in entries),

@@ -37,6 +37,7 @@ import time
 import attrs
 import torch
 
+from cpcframe.allocator import keep_freed_memory
 from cpcframe._version import __version__
 from cpcframe.batch import Batch
 from cpcframe.build import build_dataset, build_loader, build_view_sampler
@@ -147,6 +148,8 @@ class Trainer:
         if r.train.precision == "fp16" and self.device.type != "cuda":
             raise UserError("train.precision = 'fp16' needs a CUDA device; use 'bf16' on CPU")
         apply_threads(r.train.threads)  # free cores when 0 (cpcframe.threads)
+        if r.train.keep_freed_memory:
+            keep_freed_memory()  # no page faults on each step's large tensors (cpcframe.allocator)
         seed_everything(r.seed + self.dist.rank)
         self.view_sampler = build_view_sampler(r, self.registry)
         self.stop.enter_phase("data preparation")

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 pytest.importorskip("webdataset")
 
-from audiodata import TINY, write_utterance  # noqa: E402
+from audiodata import TINY, run_args, write_utterance  # noqa: E402
 from cpcframe.build import build_dataset  # noqa: E402
 from cpcframe.cli import main  # noqa: E402
 from cpcframe.config.loader import load_recipe  # noqa: E402
@@ -65,3 +66,44 @@ def test_shard_cuts_at_voice_activity(corpus, tmp_path, capsys):
                  *sets]) == 0
     assert json.loads((fixed / "index.json").read_text())["items"] == 16
     assert all(n == RATE for e in json.loads((fixed / "index.json").read_text())["shards"] for n in e["lengths"])
+
+
+def test_cut_shards_keep_their_phone_labels_and_the_speech_probe_reads_them(tmp_path):
+    """Pieces (voice-activity ones and fixed ones) carry their 10 ms phone frames, aligned
+    with their samples: on cut shards the speech probe's MFCC baseline still tells tone
+    from noise frame by frame, which misaligned labels would not allow."""
+    from test_audio_probe import write_labelled_corpus
+
+    root, phones = tmp_path / "corpus", tmp_path / "phones.txt"
+    write_labelled_corpus(root, phones, frames=300)  # 12 utterances of 3 s, labels one frame short
+    for i, path in enumerate(sorted(root.rglob("*.flac"))):
+        if i % 2:  # half with voice activity (not on 10 ms frames: snapped), half cut in fixed pieces
+            path.with_suffix(".json").write_text(json.dumps({"voice_activity": [[0.0513, 1.0], [1.6, 2.99]]}))
+    out = tmp_path / "shards"
+    sets = [f"data.dataset.root={root}", f"data.dataset.phone_labels={phones}"]
+    assert main(["shard", str(TINY), "--out", str(out), "--segment", str(RATE - 50), "--shard-items", "4",
+                 *[a for s in sets for a in ("--set", s)]]) == 0
+    index = json.loads((out / "index.json").read_text())
+    assert index["attributes"]["label_hop"] == 160 and index["vad_cut"] == 6
+
+    registry = default_registry()
+    original = build_dataset(load_recipe(TINY, registry, sets), registry)
+    sharded = build_dataset(load_recipe(TINY, registry, ["data.dataset.name=shards", f"data.dataset.root={out}"]),
+                            registry)
+    starts = {}
+    for i, key in enumerate(sharded.keys):
+        piece, source = sharded[i], original[original.keys.index(key.split("/")[0])]
+        whole = source.data[0]
+        n = piece.data.shape[-1]
+        # where the piece starts in its recording: a multiple of the hop
+        a = next(a for a in range(0, whole.shape[0] - n + 1, 160) if torch.equal(whole[a:a + n], piece.data[0]))
+        starts[key] = a
+        assert piece.labels is not None and torch.equal(piece.labels, source.labels[a // 160:(a + n) // 160])
+    assert starts["31-7-0001/0000"] == 800 and sharded[sharded.keys.index("31-7-0001/0000")].data.shape[-1] == 15200
+    assert starts["31-7-0000/0001"] == 15840  # fixed pieces of 15950 -> 15840 samples (99 frames)
+
+    run = tmp_path / "run"
+    assert main(run_args(TINY, run, "data.dataset.name=shards", f"data.dataset.root={out}", "train.steps=2",
+                         "probe.test_fraction=0.25")) == 0
+    results = json.loads((run / "probe.json").read_text())
+    assert set(results) == {"phone", "speaker"} and results["phone"]["mfcc"] > 0.9

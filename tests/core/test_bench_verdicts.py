@@ -36,3 +36,10 @@ def test_the_loaders_target_has_no_machine_excuse_and_only_regressions_fail_the_
                  judge("step_efficiency", 0.57, 0.85, efficiency=0.57), judge("engine_speedup", 30.0, 10.0, efficiency=0.57)]
     assert exit_status(slow_host) == 0
     assert exit_status(slow_host + [loader]) == 1
+
+
+def test_a_cost_ratio_must_stay_at_most_its_target():
+    assert judge("head_batch_ratio", 1.19, 1.2, efficiency=0.1, at_most=True).status == "met"
+    assert judge("head_batch_ratio", 1.2, 1.2, efficiency=0.1, at_most=True).status == "met"
+    assert judge("head_batch_ratio", 1.44, 1.2, efficiency=0.9, at_most=True).status == "missed (machine)"
+    assert judge("head_batch_ratio", 1.44, 1.2, efficiency=0.2, at_most=True).status == "REGRESSION"

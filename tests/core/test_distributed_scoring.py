@@ -1,6 +1,7 @@
-"""Cross-process negatives with both scoring forms: two gloo processes that gather keys
-and score given global negatives (dense or gathered) give the single process's loss and,
-after DDP's averaging, its gradients on the global batch (float64, to rounding)."""
+"""Cross-process negatives with every scoring form: two gloo processes that gather keys
+and score given global negatives (dense, gathered, or gathered block by block of keys)
+give the single process's loss and, after DDP's averaging, its gradients on the global
+batch (float64, to rounding)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from cpcframe.contrast import Contrast
 from cpcframe.infonce import InfoNCEConfig, info_nce
 
 WORLD, B, Q, L, D, M = 2, 3, 10, 12, 8, 20
+#: Scoring forms: (config's scoring, keys per block of cpcframe.key_blocks or None for the
+#: default, far above the 72 gathered keys here).
+FORMS = {"dense": ("dense", None), "gathered": ("gathered", None), "key blocks": ("gathered", 16)}
 CONFIG = InfoNCEConfig(clip=3.0, score_penalty=0.05, temperature=0.8)
 
 
@@ -44,17 +48,22 @@ def worker(rank, store, out):
     try:
         torch.set_num_threads(1)
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+        from cpcframe import key_blocks
         from cpcframe.training.gather import gather_keys
 
         queries, keys, positives, negatives = global_batch()
         local = slice(rank * B, (rank + 1) * B)
         results = {}
-        for how in ("dense", "gathered"):
+        default_block, real_plan, plans = key_blocks.KEY_BLOCK_BYTES, key_blocks.plan, []
+        key_blocks.plan = lambda *a: plans.append(a[2]) or real_plan(*a)
+        for form, (how, block) in FORMS.items():
+            key_blocks.KEY_BLOCK_BYTES = default_block if block is None else block * D * 8
             q, k = queries[local].clone().requires_grad_(), keys[local].clone().requires_grad_()
             gathered = gather_keys(contrast(q, k, positives))
             loss = info_nce(gathered, with_scoring(how), negatives=negatives[local]).loss
             loss.backward()
-            results[how] = (loss.item(), q.grad / WORLD, k.grad / WORLD)  # DDP averages
+            results[form] = (loss.item(), q.grad / WORLD, k.grad / WORLD)  # DDP averages
+        results["plans"] = plans
         torch.save(results, out / f"rank{rank}.pt")
         dist.destroy_process_group()
     except BaseException:
@@ -63,7 +72,7 @@ def worker(rank, store, out):
     os._exit(0)
 
 
-def test_both_scoring_forms_keep_cross_process_negatives_exact(tmp_path):
+def test_every_scoring_form_keeps_cross_process_negatives_exact(tmp_path):
     try:
         mp.spawn(worker, args=(str(tmp_path / "store"), tmp_path), nprocs=WORLD, join=True)
     except mp.ProcessExitedException:
@@ -74,7 +83,8 @@ def test_both_scoring_forms_keep_cross_process_negatives_exact(tmp_path):
     keys.requires_grad_()
     single = info_nce(contrast(queries, keys, positives), with_scoring("dense"), negatives=negatives)
     single.loss.backward()
-    for how in ("dense", "gathered"):
+    assert all(r["plans"] == [16] for r in ranks)  # only the key-block form went through blocks
+    for how in FORMS:
         # Every rank holds as many terms: the global loss is the mean of the ranks' losses.
         assert sum(r[how][0] for r in ranks) / WORLD == pytest.approx(single.loss.item(), abs=1e-12)
         torch.testing.assert_close(torch.cat([r[how][1] for r in ranks]), queries.grad, atol=1e-12, rtol=0)

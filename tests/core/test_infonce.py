@@ -11,7 +11,6 @@ gathered one, ``cpcframe/scoring.py``), which also agree with each other to 1e-1
 from __future__ import annotations
 
 import math
-import time
 
 import attrs
 import pytest
@@ -566,10 +565,23 @@ def test_contrastive_loss_applies_transform_and_rejects_nothing():
 
 # ------------------------------------------------------------------------------ smoke size
 
-def test_cpc_audio_size_forward_backward_is_quick():
+def autograd_nodes(tensor: torch.Tensor) -> int:
+    """Nodes of the backward graph that produced ``tensor``."""
+    seen, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(f for f, _ in node.next_functions)
+    return len(seen)
+
+
+def test_cpc_audio_size_is_one_vectorised_pass():
     """CPC audio (B=8, T=128, K=12, C=512, 128 negatives): one vectorised pass, no Python
-    loop over steps/negatives/items, so forward+backward takes about a second on 2 cores.
-    The bound is loose: this is a smoke check, not a timing test."""
+    loop over steps, negatives or items, checked by the size of its backward graph (15
+    nodes; a loop over the 12 steps alone would add dozens). Its speed is measured in
+    benchmarks/ (``head_scaling.py``, ``engine_vs_loop.py``), not here: a timed test fails
+    on a loaded machine."""
     g = torch.Generator().manual_seed(0)
     B, T, K, C = 8, 128, 12, 512
     t = torch.arange(T).repeat_interleave(K)
@@ -580,11 +592,29 @@ def test_cpc_audio_size_forward_backward_is_quick():
     contrast = Contrast(queries=queries, keys=keys, positives=positives, steps=k,
                         step_names=tuple(f"k{i}" for i in range(1, K + 1)), groups=torch.arange(B) // 2)
     config = InfoNCEConfig(negatives="batch", num_negatives=128)
-    start = time.perf_counter()
     result = info_nce(contrast, config, generator=g)
+    assert autograd_nodes(result.loss) <= 2 * K
     result.loss.backward()
-    elapsed = time.perf_counter() - start
     assert torch.isfinite(result.loss) and result.num_negatives == 128
     assert result.terms_per_step.tolist() == [B * (T - i) for i in range(1, K + 1)]
     assert queries.grad is not None and torch.isfinite(keys.grad).all()
-    assert elapsed < 5.0, f"forward+backward took {elapsed:.2f} s"
+
+
+@pytest.mark.parametrize("keys_per_block", [16, 64])
+@pytest.mark.parametrize("policy", ["batch", "same_group"])
+def test_gathered_scoring_tiled_by_key_blocks_agrees_with_dense(monkeypatch, keys_per_block, policy):
+    """A key table larger than a block (128 candidates in blocks of 16 or 64 here) is
+    scored block by block (cpcframe.key_blocks): the dense product's losses and gradients."""
+    from cpcframe import key_blocks
+
+    monkeypatch.setattr(key_blocks, "KEY_BLOCK_BYTES", keys_per_block * 32 * 8)
+    plans = []
+    real_plan = key_blocks.plan
+    monkeypatch.setattr(key_blocks, "plan", lambda *a: plans.append(a[2]) or real_plan(*a))
+    config = InfoNCEConfig(negatives=policy, num_negatives=40, temperature=0.7, clip=3.0, score_penalty=0.05)
+    both = scored_both_ways(larger, config)
+    assert plans == [keys_per_block]  # the gathered form went through the blocks
+    (dense, *dense_grads), (gathered, *gathered_grads) = both["dense"], both["gathered"]
+    assert abs(dense.loss.item() - gathered.loss.item()) < 1e-12
+    for a, b in zip(gathered_grads, dense_grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)

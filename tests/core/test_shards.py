@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("webdataset")
 
@@ -118,11 +119,20 @@ def test_ranks_read_disjoint_shards_and_cover_the_epoch():
     assert list(a)[7:] == list(b)
 
 
-def test_decoded_shard_cache_stays_bounded(registry, corpus):
+def test_decoded_shard_cache_stays_bounded(registry, corpus, monkeypatch):
     ds = build_dataset(load_recipe(TOY, registry, shard_settings(corpus)), registry)
+    held_while_reading = []  # decoded shards held while the next one is read: the peak
+    read = type(ds)._read
+
+    def watched(self, k):
+        held_while_reading.append(len(self._cache))
+        return read(self, k)
+
+    monkeypatch.setattr(type(ds), "_read", watched)
     for i in range(len(ds)):
         ds[i]
         assert len(ds._cache) <= 1
+    assert len(held_while_reading) == 6 and max(held_while_reading) == 0  # room made before each read
 
 
 def test_truncated_and_missing_shards_are_skipped_and_counted(registry, corpus):
@@ -195,3 +205,27 @@ def test_resume_on_another_number_of_processes_keeps_the_global_order():
     assert resumed == one
     first_epoch = [i for step in one[:5] for i in step]  # 40 of the 60 items
     assert len(set(first_epoch)) == len(first_epoch)
+
+
+def test_segments_cut_labels_at_the_label_hop():
+    """With a hop (samples per label), pieces start and end on label frames and keep
+    their labels; without one they keep none."""
+    from cpcframe.batch import Example
+    from cpcframe.shards.writer import segments
+
+    data = torch.arange(1000, dtype=torch.float32)[None]  # (1, 1000): 10 labels of 100 samples, cut short
+    labels = torch.arange(9) * 10
+    example = Example(data, group=3, key="rec", labels=labels)
+    fixed = segments(example, 250, hop=100)  # 250 -> 200: 5 pieces of 2 labels, the last one past the labels
+    assert [p.data.shape[-1] for p in fixed] == [200] * 5 and [p.key for p in fixed][-1] == "rec/0004"
+    assert [p.labels.tolist() for p in fixed[:4]] == [[0, 10], [20, 30], [40, 50], [60, 70]]
+    assert fixed[4].labels.tolist() == [80]  # clipped to the labels' length
+    assert all((p.data[0, 0] % 100 == 0) and p.group == 3 for p in fixed)
+    # segment 350 -> 300; voiced spans widened to label frames: (130, 370) -> (100, 400) and
+    # (610, 1000) -> (600, 900) + (900, 1000), whose frame 9 is past the labels: none
+    voiced = segments(example, 350, voiced=[(130, 370), (610, 1000)], hop=100)
+    assert [(int(p.data[0, 0]), p.data.shape[-1]) for p in voiced] == [(100, 300), (600, 300), (900, 100)]
+    assert [p.labels.tolist() for p in voiced[:2]] == [[10, 20, 30], [60, 70, 80]] and voiced[2].labels is None
+    unsnapped = segments(example, 350, voiced=[(130, 370), (610, 1000)])
+    assert [p.data.shape[-1] for p in unsnapped] == [240, 350, 40] and unsnapped[0].labels is None
+    assert all(p.labels is None for p in segments(example, 250)) and len(segments(example, 250)) == 4

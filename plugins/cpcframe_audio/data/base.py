@@ -10,7 +10,7 @@ import torch
 
 from cpcframe import Dataset, Example, describe_skipped
 from cpcframe_audio.data.cache import AudioCache
-from cpcframe_audio.data.labels import LabelStore
+from cpcframe_audio.data.labels import LABEL_HOP, LabelStore
 
 
 def speaker_order(speakers: Sequence[str]) -> list[str]:
@@ -46,7 +46,11 @@ class AudioDataset(Dataset):
             ``labelled``, ``audio_without_labels``, ``labels_without_audio``, ...).
         test_split_available: whether the source has a held-out split (``split="test"``).
         sample_rate: Hz.
+        label_hop: samples per label frame (:data:`~cpcframe_audio.data.labels.LABEL_HOP`),
+            so that ``cpcframe shard --segment`` cuts the labels with the audio.
     """
+
+    label_hop = LABEL_HOP
 
     def __init__(self, cache: AudioCache, items: np.ndarray, *, labels: LabelStore | None = None,
                  skipped: dict[str, int] | None = None, stats: dict[str, float] | None = None,

@@ -8,15 +8,14 @@ from typing import Any, Union
 
 import numpy as np
 
+from cpcframe import UnusableItem
+
 AudioSource = Union[str, Path, bytes, Any]
 
 
-class AudioDecodeError(Exception):
-    """A file that cannot be used; ``reason`` is the ``skipped`` counter it goes to."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
+class AudioDecodeError(UnusableItem):
+    """A file that cannot be used; ``reason`` is the ``skipped`` counter it goes to (a
+    :class:`cpcframe.UnusableItem`, so a reader that finds it on access counts it there)."""
 
 
 def read_audio(source: AudioSource, sample_rate: int) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 The audio column is read undecoded (``Audio(decode=False)``) and the bytes are decoded
 with soundfile, so neither torchcodec nor FFmpeg is needed. Like ``librispeech`` it is
-decoded once into the sample cache and read from there.
+decoded once into the sample cache and read from there, except when it is read once in
+order (``request.access == "sequential"``, ``cpcframe shard``) from a map-style dataset:
+then each row is decoded on access and no cache is built. A streamed dataset
+(``streaming = true``) is not indexable by row, so it is still decoded into the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import attrs
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
 from cpcframe_audio.data.base import AudioDataset, select
-from cpcframe_audio.data.labels import load_labels
+from cpcframe_audio.data.labels import LabelLines, load_labels
+from cpcframe_audio.data.streamed import DecodingDataset, RowAudio
 
 
 @attrs.frozen
@@ -116,6 +120,30 @@ def _check_row(config: HFAudioConfig, row: dict[str, Any]) -> None:
                             f"(columns: {', '.join(row)}); set data.dataset.{key}")
 
 
+def decoding(config: HFAudioConfig, data: Any, columns: list[str], split: str, *,
+             min_length: int) -> DecodingDataset:
+    """The rows of ``data`` (a map-style ``datasets.Dataset``) decoded on access, with the
+    keys, groups and labels of the cached dataset; only the id and speaker columns are read
+    up front."""
+    count = len(data) if not config.max_items else min(len(data), config.max_items)
+    meta = [c for c in columns if c in (config.id_column, config.speaker_column) and c != config.audio_column]
+    values = data.select_columns(meta)[:count] if meta else {}
+    keys = ([str(v) for v in values[config.id_column]] if config.id_column in meta
+            else [f"{split}-{n:08d}" for n in range(count)])
+    seen: set[str] = set()
+    for key in keys:  # as the cache refuses them
+        if key in seen:
+            raise ValueError(f"duplicate utterance key {key!r}")
+        seen.add(key)
+    speakers = ([str(v) for v in values[config.speaker_column]] if config.speaker_column in meta
+                else ["0"] * count)
+    labels = LabelLines(config.phone_labels, frozenset(keys)) if config.phone_labels else None
+    audio = RowAudio(data.select_columns([config.audio_column]), config.audio_column, _source, count)
+    return DecodingDataset(keys, speakers, audio, sample_rate=config.sample_rate, dtype=config.cache_dtype,
+                           min_length=min_length, labels=labels,
+                           test_split_available=bool(config.test_split))
+
+
 def build_hf_audio(config: HFAudioConfig, *, request: DatasetRequest) -> AudioDataset:
     """Hugging Face datasets audio (bytes decoded with soundfile), speaker column as group."""
     if request.split not in ("train", "test"):
@@ -135,6 +163,9 @@ def build_hf_audio(config: HFAudioConfig, *, request: DatasetRequest) -> AudioDa
                       "cache is keyed by name and split only", stacklevel=2)
 
     has_speaker = config.speaker_column in columns
+    if request.access == "sequential" and known is not None and not config.streaming:
+        # read once in order (cpcframe shard): rows decoded on access, no cache
+        return decoding(config, data, columns, split, min_length=request.min_length)
 
     def items():
         rows = data.select_columns(columns) if known is not None else data

@@ -7,7 +7,9 @@
   from a Kaldi forced alignment of LibriSpeech train-clean-100).
 
 Parsed labels are stored next to the audio cache as memory-mapped arrays, keyed by a
-hash of the label file, so a 100 MB label file is parsed once.
+hash of the label file, so a 100 MB label file is parsed once (:func:`load_labels`).
+A dataset read without a cache (sequential access, ``cpcframe shard``) reads them from the
+label file itself, for its own utterances only (:class:`LabelLines`).
 """
 
 from __future__ import annotations
@@ -140,3 +142,56 @@ def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "")
 
     publish_dir(final, fill, marker="info.json")
     return LabelStore(final)
+
+
+def _parse(line: str) -> tuple[str, np.ndarray | None]:
+    """``(utterance id, (L,) int64 labels)`` of one label line; labels ``None`` when it is
+    malformed (as :func:`load_labels` reads it: stored as int16, returned as int64)."""
+    head, _, rest = line.strip().partition(" ")
+    try:
+        values = np.array(rest.split(), dtype=np.int64)
+    except ValueError:
+        return head, None
+    return head, values.astype(np.int16).astype(np.int64)
+
+
+class LabelLines:
+    """Frame labels of some utterances, read from the label file on access (no cache).
+
+    Built by one pass over the file that keeps, for each utterance of ``keys``, the byte
+    offset of its last well-formed line (what :func:`load_labels` keeps), so memory is
+    one integer per labelled utterance however large the file; ``labels(key)`` reads and
+    parses that one line. Gives the same labels as the cached :class:`LabelStore`.
+
+    Attributes:
+        path: the label file.
+        offsets: utterance id -> byte offset of its line.
+    """
+
+    def __init__(self, path: str | Path, keys: set[str] | frozenset[str], help_text: str = ""):
+        self.path = _existing_file(path, "phone label file", help_text)
+        self.offsets: dict[str, int] = {}
+        bad_lines = offset = 0
+        with open(self.path, "rb") as f:
+            for raw in f:
+                at, offset = offset, offset + len(raw)
+                line = raw.decode("utf-8")
+                head = line.strip().partition(" ")[0]
+                if not head or head not in keys:
+                    continue
+                if _parse(line)[1] is None:
+                    bad_lines += 1
+                    continue
+                self.offsets[head] = at
+        if bad_lines:
+            warnings.warn(f"{self.path}: {bad_lines} malformed line(s) ignored (expected an id and integers)",
+                          stacklevel=3)
+
+    def labels(self, key: str) -> np.ndarray | None:
+        """``(L,)`` int64 labels of utterance ``key``, or ``None`` when it has none."""
+        at = self.offsets.get(key)
+        if at is None:
+            return None
+        with open(self.path, "rb") as f:
+            f.seek(at)
+            return _parse(f.readline().decode("utf-8"))[1]

@@ -3,7 +3,10 @@
 Any subset works (train-clean-100 is the CPC paper's), as do ``.wav`` files and the
 synthetic corpus this plugin writes in the same layout. Optional CPC split lists choose
 the train and test utterances; the optional CPC phone label file attaches 10 ms frame
-labels. Audio is decoded once into a cache (see :mod:`cpcframe_audio.data.cache`).
+labels. Audio is decoded once into a cache (see :mod:`cpcframe_audio.data.cache`), unless
+the corpus is read once in order (``request.access == "sequential"``, ``cpcframe shard``):
+then each file is decoded on access and no cache is built
+(:mod:`cpcframe_audio.data.streamed`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import attrs
 from cpcframe import DatasetRequest, UserError, validators
 from cpcframe_audio.data.cache import DTYPES, SourceItem, build_cache
 from cpcframe_audio.data.base import AudioDataset, select
-from cpcframe_audio.data.labels import load_labels, read_split_list
+from cpcframe_audio.data.labels import LabelLines, load_labels, read_split_list
+from cpcframe_audio.data.streamed import DecodingDataset
 
 WHERE_TO_GET = (
     "LibriSpeech comes from https://www.openslr.org/12 (the CPC paper uses train-clean-100: "
@@ -27,6 +31,9 @@ WHERE_TO_GET = (
     "(converted_aligned_phones.txt) are the files the CPC paper's authors published "
     "(linked from the CPC_audio repository, github.com/facebookresearch/CPC_audio, "
     "'LibriSpeech 100h phone labels and train/test split').")
+
+
+LABELS_HELP = "Set data.dataset.phone_labels (empty = no phone labels). " + WHERE_TO_GET
 
 
 @attrs.frozen
@@ -109,6 +116,18 @@ def scan(root: Path, extensions: tuple[str, ...]) -> tuple[dict[str, AudioFile],
     return found, duplicates
 
 
+def decoding(config: LibriSpeechConfig, files: dict[str, AudioFile], wanted: list[str] | None,
+             request: DatasetRequest, *, test_split_available: bool) -> DecodingDataset:
+    """The utterances of ``wanted`` (all when ``None``) decoded on access, in the order and
+    with the groups and labels of the cached dataset (:func:`select`)."""
+    keys = sorted(files) if wanted is None else [k for k in dict.fromkeys(wanted) if k in files]
+    labels = LabelLines(config.phone_labels, frozenset(keys), LABELS_HELP) if config.phone_labels else None
+    return DecodingDataset(keys, [files[k].speaker for k in keys], [files[k].path for k in keys],
+                           sample_rate=config.sample_rate, dtype=config.cache_dtype,
+                           min_length=request.min_length, labels=labels,
+                           test_split_available=test_split_available)
+
+
 def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> AudioDataset:
     """LibriSpeech-layout corpus (flac/wav), CPC split lists and phone labels."""
     root = Path(config.root).expanduser()
@@ -128,6 +147,22 @@ def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> 
     if request.split == "test" and test_ids is None:
         raise UserError("librispeech: no test_split_list is set, so there is no 'test' split")
 
+    wanted = test_ids if request.split == "test" else train_ids
+    extra: dict[str, float] = {}
+    if duplicates:
+        extra["duplicate_ids"] = duplicates
+    if wanted is not None:
+        missing = [k for k in wanted if k not in files]
+        extra["split_ids_without_audio"] = len(missing)
+        if missing and len(missing) == len(wanted):
+            raise UserError(f"none of the {len(wanted)} utterances of the {request.split} split list "
+                            f"has audio under {root} (e.g. {missing[0]}); is root the right subset?")
+        if missing:
+            warnings.warn(f"{len(missing)} utterance(s) of the {request.split} split list have no "
+                          f"audio under {root} (e.g. {', '.join(missing[:3])})", stacklevel=2)
+    if request.access == "sequential":  # read once in order (cpcframe shard): decode on access, no cache
+        return decoding(config, files, wanted, request, test_split_available=test_ids is not None)
+
     # Decode the utterances some split names (all when there are no lists): one cache
     # serves training, the held-out split and the probes.
     if train_ids is None and test_ids is None:
@@ -145,21 +180,7 @@ def build_librispeech(config: LibriSpeechConfig, *, request: DatasetRequest) -> 
     cache = build_cache(Path(request.cache_dir) / "audio", "librispeech", fingerprint, items,
                         sample_rate=config.sample_rate, dtype=config.cache_dtype,
                         workers=config.decode_workers)
-    labels = load_labels(cache, config.phone_labels, "Set data.dataset.phone_labels (empty = no phone "
-                         "labels). " + WHERE_TO_GET) if config.phone_labels else None
+    labels = load_labels(cache, config.phone_labels, LABELS_HELP) if config.phone_labels else None
 
-    wanted = test_ids if request.split == "test" else train_ids
-    extra: dict[str, float] = {}
-    if duplicates:
-        extra["duplicate_ids"] = duplicates
-    if wanted is not None:
-        missing = [k for k in wanted if k not in files]
-        extra["split_ids_without_audio"] = len(missing)
-        if missing and len(missing) == len(wanted):
-            raise UserError(f"none of the {len(wanted)} utterances of the {request.split} split list "
-                            f"has audio under {root} (e.g. {missing[0]}); is root the right subset?")
-        if missing:
-            warnings.warn(f"{len(missing)} utterance(s) of the {request.split} split list have no "
-                          f"audio under {root} (e.g. {', '.join(missing[:3])})", stacklevel=2)
     return select(cache, wanted, min_length=request.min_length, source=f"librispeech {root}",
                   labels=labels, test_split_available=test_ids is not None, extra_stats=extra)
