@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from amdim_public_loss import ref_loss
+from measure import like_a_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "amdim_cifar10.toml"
@@ -196,6 +197,7 @@ def perturbed(model):
 
 def measure(batch: int, threads: int, warmup: int, repeats: int, precision: str = "fp32", echo=print) -> dict:
     torch.set_num_threads(threads)
+    like_a_run()
     recipe, model, data = build(batch)
     ours_l, ref_l, off = check_losses(model if precision == "fp32" else perturbed(model), recipe, data, precision)
     steps = {"public": make_step(public_loss, copy.deepcopy(model), recipe, data, precision),

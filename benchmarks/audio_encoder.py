@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-from measure import time_steps
+from measure import like_a_run, time_steps
 
 
 def encoders(device: torch.device):
@@ -51,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
 def measure(args, echo=print) -> dict[str, dict[str, float]]:
     """``{precision: {backend: median seconds, "speedup": conv1d / shifted_gemm}}``."""
     torch.set_num_threads(args.threads)
+    like_a_run()
     device = torch.device(args.device)
     models = encoders(device)
     x = 0.1 * torch.randn(args.batch, 1, args.window, generator=torch.Generator().manual_seed(0)).to(device)

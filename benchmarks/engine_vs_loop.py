@@ -39,7 +39,7 @@ from torch import Tensor
 
 from cpcframe.contrast import Contrast
 from cpcframe.infonce import InfoNCEConfig, info_nce
-from measure import peak_memory, sync
+from measure import like_a_run, peak_memory, sync
 
 
 def cpc_audio_negatives(B: int, T: int, W: int, N: int, device: torch.device,
@@ -237,6 +237,7 @@ def parser() -> argparse.ArgumentParser:
 def measure(args, echo=print) -> dict:
     """Check equality, time and measure every variant; print as it goes; return the figures."""
     torch.set_num_threads(args.threads)
+    like_a_run()
     device = torch.device(args.device)
     ref, eng, diff = check_equal(args, device)
     echo(f"size: B={args.batch} T={args.length} C={args.latent} H={args.hidden} K={args.steps} "

@@ -41,7 +41,7 @@ import time
 import attrs
 import torch
 
-from measure import host, sync
+from measure import host, like_a_run, sync
 
 
 def head(args, batch: int, world: int, scoring: str, device: torch.device):
@@ -104,9 +104,7 @@ def parser() -> argparse.ArgumentParser:
 def measure(args, echo=print) -> dict:
     torch.set_num_threads(args.threads)
     if not args.glibc_malloc:
-        from cpcframe.allocator import keep_freed_memory
-
-        keep_freed_memory()  # as cpcframe run does (train.keep_freed_memory)
+        like_a_run()  # freed memory kept, as cpcframe run does (train.keep_freed_memory)
     device = torch.device(args.device)
     batches = [int(b) for b in args.batches.split(",")]
     variants = {}

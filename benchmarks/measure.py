@@ -14,6 +14,15 @@ from pathlib import Path
 import torch
 
 
+def like_a_run() -> str:
+    """Set this process up as ``cpcframe run`` sets its own: glibc's malloc keeps freed
+    memory (``train.keep_freed_memory``, on by default; :mod:`cpcframe.allocator`), so a
+    step does not page-fault its large tensors in again. Returns what to print."""
+    from cpcframe.allocator import keep_freed_memory
+
+    return "malloc keeps freed memory, as cpcframe run" if keep_freed_memory() else "glibc's default malloc"
+
+
 def cpu_model() -> str:
     """``model name`` of ``/proc/cpuinfo`` (else what ``platform`` knows)."""
     try:

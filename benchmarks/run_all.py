@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from machine_rates import matmul_gflops
-from measure import cpu_model, host
+from measure import cpu_model, host, like_a_run
 from verdicts import exit_status, judge
 
 TARGETS = {"engine_speedup": 10.0, "engine_memory_ratio": 1.0, "train_step_speedup": 6.0,
@@ -91,8 +91,10 @@ def main() -> int:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
+    malloc = like_a_run()
 
     print(f"machine: {machine(device)}")
+    print(f"memory: {malloc}")
     print(f"threads: {args.threads}; load average before (1, 5, 15 min): {load()}")
     print("mode: " + ("QUICK (small sizes; targets not checked)" if args.quick else "full (paper sizes)"))
     started = time.perf_counter()

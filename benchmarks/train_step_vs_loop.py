@@ -37,7 +37,7 @@ import sys
 import torch
 from torch import Tensor, nn
 
-from measure import time_steps
+from measure import like_a_run, time_steps
 
 
 def audio_encoder(conv_backend: str = "auto") -> nn.Module:
@@ -167,6 +167,7 @@ def parser() -> argparse.ArgumentParser:
 def measure(args, echo=print) -> dict:
     """Time the three steps; print as it goes; return median seconds and the speed-up."""
     torch.set_num_threads(args.threads)
+    like_a_run()
     device = torch.device(args.device)
     gpu = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
