@@ -39,7 +39,8 @@ the global batch. Problems with fewer than :data:`MIN_DENSE_SCORES` dense scores
 
 Both forms compute the same scores (float32 for half precision and under autocast,
 float64 for float64), so losses and gradients agree to rounding;
-``tests/core/test_infonce.py`` checks both against the reference.
+``tests/core/test_infonce.py`` checks both against the reference, ``tests/core/test_scoring.py``
+against each other.
 """
 
 from __future__ import annotations

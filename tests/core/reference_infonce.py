@@ -166,3 +166,9 @@ def reference_info_nce(queries: Tensor, keys: Tensor, positives: Tensor, steps: 
         "terms_per_step": terms,
         "num_negatives": negatives_total / len(term_losses),
     }
+
+
+def distinct_positives(Q: int, P: int, L: int, g: torch.Generator) -> torch.Tensor:
+    """``(Q, P)`` distinct locations per query (no duplicate, so every mode counts the
+    score penalty the same way)."""
+    return torch.stack([torch.randperm(L, generator=g)[:P] for _ in range(Q)])
