@@ -94,6 +94,16 @@ class LabelStore:
         return np.asarray(self.values[off:off + n], dtype=np.int64)
 
 
+def _parse(line: str) -> tuple[str, np.ndarray | None]:
+    """``(utterance id, (L,) int64 labels)`` of one label line; labels ``None`` when it is
+    malformed."""
+    head, _, rest = line.strip().partition(" ")
+    try:
+        return head, np.array(rest.split(), dtype=np.int64)
+    except ValueError:
+        return head, None
+
+
 def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "") -> LabelStore:
     """Parse ``labels_path`` for ``cache``'s items (once; later calls reuse the stored arrays)."""
     p = _existing_file(labels_path, "phone label file", help_text)
@@ -111,12 +121,10 @@ def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "")
     top = -1
     with open(p, encoding="utf-8") as f:
         for line in f:
-            head, _, rest = line.strip().partition(" ")
+            head, values = _parse(line)
             if not head:
                 continue
-            try:
-                values = np.array(rest.split(), dtype=np.int64)
-            except ValueError:
+            if values is None:
                 bad_lines += 1
                 continue
             i = cache.position(head)
@@ -142,17 +150,6 @@ def load_labels(cache: AudioCache, labels_path: str | Path, help_text: str = "")
 
     publish_dir(final, fill, marker="info.json")
     return LabelStore(final)
-
-
-def _parse(line: str) -> tuple[str, np.ndarray | None]:
-    """``(utterance id, (L,) int64 labels)`` of one label line; labels ``None`` when it is
-    malformed (as :func:`load_labels` reads it: stored as int16, returned as int64)."""
-    head, _, rest = line.strip().partition(" ")
-    try:
-        values = np.array(rest.split(), dtype=np.int64)
-    except ValueError:
-        return head, None
-    return head, values.astype(np.int16).astype(np.int64)
 
 
 class LabelLines:
@@ -192,6 +189,8 @@ class LabelLines:
         at = self.offsets.get(key)
         if at is None:
             return None
-        with open(self.path, "rb") as f:
+        with open(self.path, "rb") as f:  # once per utterance, beside decoding its audio
             f.seek(at)
-            return _parse(f.readline().decode("utf-8"))[1]
+            values = _parse(f.readline().decode("utf-8"))[1]
+        # Through int16, as the cached LabelStore stores them: the same values.
+        return None if values is None else values.astype(np.int16).astype(np.int64)
