@@ -46,10 +46,11 @@ def keep_freed_memory() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None)
-        mallopt, version = libc.mallopt, libc.gnu_get_libc_version  # glibc only (not musl)
+        mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    del version
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl has mallopt too, as a no-op
+        return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     _applied = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     return _applied

@@ -195,3 +195,14 @@ def test_stop_request_handlers_are_installed_and_restored():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+@pytest.mark.parametrize("setting, calls", [("true", 1), ("false", 0)])
+def test_keep_freed_memory_is_applied_as_the_recipe_says(registry, tmp_path, monkeypatch, setting, calls):
+    import cpcframe.training.trainer as trainer_module
+
+    applied = []
+    monkeypatch.setattr(trainer_module, "keep_freed_memory", lambda: applied.append(True) or True)
+    recipe = load_recipe(TOY, registry, ["train.steps=2", f"train.keep_freed_memory={setting}"])
+    Trainer(recipe, registry, RunDir(tmp_path), progress=False).run()
+    assert len(applied) == calls
