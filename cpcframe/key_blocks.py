@@ -127,7 +127,8 @@ def blocked_scores(queries: Tensor, keys: Tensor, blocks: KeyBlocks) -> Tensor:
     for b in range(blocks.count):
         block_keys = blocks.keys(keys, b)
         lo, hi = blocks.starts[b], blocks.starts[b + 1]
-        pattern = blocks.matrix(b, queries.new_empty(hi - lo), block_keys.shape[0])
+        # Zeros, not empty: sampled_addmm's beta = 0 does not mask NaN in the pattern's values.
+        pattern = blocks.matrix(b, queries.new_zeros(hi - lo), block_keys.shape[0])
         # (r: query, d: feature) x (d, c: candidate of the block), at the block's pairs only
         out[blocks.order[lo:hi]] = torch.sparse.sampled_addmm(pattern, queries, block_keys.t(), beta=0.0).values()
     return out

@@ -53,13 +53,16 @@ def test_blocked_scores_and_queries_gradient_equal_plain_sums(block):
                                atol=1e-12, rtol=0)
 
 
-def test_blocked_queries_gradient_ignores_what_its_buffer_held(monkeypatch):
-    """The first block overwrites the output (beta = 0): garbage in fresh memory stays out."""
+def test_blocked_results_ignore_what_fresh_memory_held(monkeypatch):
+    """Garbage (NaN) in uninitialised memory stays out of the scores and the gradient: the
+    first block overwrites the gradient (beta = 0), the scores' patterns hold zeros. (With
+    freed memory kept, cpcframe.allocator, fresh tensors do hold old values.)"""
     queries, keys, index, grad = problem()
     plan = key_blocks.plan(index, keys.shape[0], 16)
     real_empty = torch.Tensor.new_empty
     monkeypatch.setattr(torch.Tensor, "new_empty", lambda self, *size, **kw: real_empty(self, *size, **kw).fill_(float("nan")))
     assert torch.isfinite(key_blocks.blocked_queries_gradient(keys, grad, plan)).all()
+    assert torch.isfinite(key_blocks.blocked_scores(queries, keys, plan)).all()
 
 
 def test_keys_per_block_fills_the_cache_with_a_power_of_two(monkeypatch):
