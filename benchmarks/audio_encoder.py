@@ -2,7 +2,7 @@
 
 Run by hand (not part of the tests)::
 
-    .venv/bin/python benchmarks/audio_encoder.py                     # CPU, 2 threads, fp32 and bf16
+    .venv/bin/python benchmarks/audio_encoder.py                     # CPU, 2 threads, fp32 (and bf16 where native)
     .venv/bin/python benchmarks/audio_encoder.py --device cuda       # cuDNN against the GEMM
 
 Size: the paper's (van den Oord et al. 2018, section 3.1): batch 8 windows of 20480
@@ -21,7 +21,7 @@ import sys
 
 import torch
 
-from measure import like_a_run, time_steps
+from measure import like_a_run, native_bf16, time_steps
 
 
 def encoders(device: torch.device):
@@ -40,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
-    p.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16")
+    p.add_argument("--precisions", default="auto",
+                   help="comma-separated: fp32, bf16, fp16; auto = fp32, and bf16 where the device has it in hardware")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--window", type=int, default=20480, help="samples per window")
     p.add_argument("--repeats", type=int, default=5)
@@ -57,8 +58,13 @@ def measure(args, echo=print) -> dict[str, dict[str, float]]:
     x = 0.1 * torch.randn(args.batch, 1, args.window, generator=torch.Generator().manual_seed(0)).to(device)
     echo(f"size: B={args.batch} window={args.window}, 5 convolutions of 512 channels, "
          f"forward+backward, on {device.type}, torch {torch.__version__}")
+    precisions = args.precisions
+    if precisions == "auto":
+        precisions = "fp32,bf16" if native_bf16(device) else "fp32"
+        if not native_bf16(device):
+            echo("bf16 skipped: this device emulates it (no AVX-512 BF16 or AMX); --precisions fp32,bf16 forces it")
     results = {}
-    for precision in args.precisions.split(","):
+    for precision in precisions.split(","):
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
         def step(model):

@@ -34,9 +34,38 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def cpu_flags() -> set[str]:
+    """The ``flags`` of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def vector_units() -> str:
+    """The CPU's widest vector and matrix units, as PyTorch dispatches to them plus the
+    bf16 ones: hosts sold under one name differ here (an "AMD EPYC" with AVX2 only or with
+    AVX-512), and GEMM rates with them."""
+    flags = cpu_flags()
+    units = [torch.backends.cpu.get_cpu_capability().replace("DEFAULT", "no AVX")]
+    units += [name for name in ("avx512_bf16", "amx_bf16") if name in flags]
+    return " ".join(units)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware (on a CPU: AVX-512 BF16 or AMX); without
+    it, bf16 is emulated, several times slower than fp32, and not worth timing."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
 def host(threads: int) -> str:
-    """What every figure is printed with: CPU model, cores, threads."""
-    return f"{cpu_model()}, {os.cpu_count()} cores, {threads} threads"
+    """What every figure is printed with: CPU model, vector units, cores, threads."""
+    return f"{cpu_model()} ({vector_units()}), {os.cpu_count()} cores, {threads} threads"
 
 
 def sync(device: torch.device) -> None:

@@ -8,11 +8,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cpcframe_audio.encoders import AudioEncoderConfig, CPCAudioEncoder
-from cpcframe_audio.strided_conv import _ShiftedGemm, conv1d_channels_last, shifted_gemm_applies
+from cpcframe_audio.strided_conv import _ShiftedGemm, conv1d_channels_last, im2col_is_cheaper, shifted_gemm_applies
 
 # (in_channels, out_channels, kernel, stride, padding, bias, length): the paper's layers in
 # miniature, a kernel equal to its stride (one tap block), no padding (the right side is
-# cropped), more padding than needed, and a length that leaves a partial last step.
+# cropped), more padding than needed, and a length that leaves a partial last step. The
+# first and the last two take the im2col path (few input channels), the others the shifted one.
 LAYERS = [
     (1, 6, 10, 5, 3, True, 63),
     (4, 6, 8, 4, 2, True, 40),
@@ -20,6 +21,8 @@ LAYERS = [
     (3, 4, 3, 3, 0, True, 20),
     (3, 4, 6, 2, 0, True, 21),
     (2, 3, 4, 2, 3, True, 9),
+    (1, 16, 4, 2, 1, False, 19),
+    (2, 8, 6, 3, 0, True, 20),
 ]
 
 
@@ -42,6 +45,17 @@ def test_equals_conv1d_forward_and_backward(c_in, c_out, k, s, p, bias, length):
     torch.testing.assert_close(got_y, expected, rtol=1e-12, atol=1e-12)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_serves_the_waveform_layer_only():
+    """The paper's layers: the waveform layer (k·C_in = 10) copies its receptive fields,
+    the 512-channel ones run as shifted GEMMs."""
+    paper = [(10, 1), (8, 512), (4, 512), (4, 512), (4, 512)]
+    strides = [5, 4, 2, 2, 2]
+    chosen = [im2col_is_cheaper(k, c_in, k // s, 512) for (k, c_in), s in zip(paper, strides)]
+    assert chosen == [True, False, False, False, False]
+    assert [im2col_is_cheaper(k, c_in, k // s, c_out) for c_in, c_out, k, s, *_ in LAYERS] == \
+        [True, False, False, False, False, False, True, True]
 
 
 @pytest.mark.parametrize("taps, steps, bias", [(2, 5, True), (1, 4, True), (3, 2, False)])
