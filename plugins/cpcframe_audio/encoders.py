@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cpcframe import Encoder, fastest, validators
-from cpcframe_audio.strided_conv import conv1d_channels_last, shifted_gemm_applies
+from cpcframe_audio.norm_relu import layer_norm_relu_padded
+from cpcframe_audio.strided_conv import chunk_padding, conv1d_channels_last, shifted_gemm_applies
 
 NormKind = Literal["channel", "layer", "batch", "none"]
 ConvBackend = Literal["auto", "shifted_gemm", "conv1d"]
@@ -114,10 +115,14 @@ class ChannelNorm(nn.Module):
         ``var_b · n / (n - 1)``, so ``(x - m) / sqrt(var_u + eps)`` equals
         ``sqrt((n - 1) / n) · (x - m) / sqrt(var_b + eps · (n - 1) / n)``.
         """
-        n = x.shape[-1]
+        weight, bias, eps = self.layer_norm_arguments(x.shape[-1])
+        return F.layer_norm(x, x.shape[-1:], weight, bias, eps=eps)
+
+    def layer_norm_arguments(self, n: int) -> tuple[Tensor, Tensor, float]:
+        """``(weight (C,), bias (C,), eps)`` of the ``layer_norm`` over ``n = C`` channels
+        that equals this norm (:meth:`forward_channels_last`)."""
         factor = ((n - 1) / n) ** 0.5 if n > 1 else 1.0
-        return F.layer_norm(x, (n,), self.weight.view(-1) * factor, self.bias.view(-1),
-                            eps=self.eps * (n - 1) / n if n > 1 else self.eps)
+        return self.weight.view(-1) * factor, self.bias.view(-1), self.eps * (n - 1) / n if n > 1 else self.eps
 
 
 class _LayerNormChannels(nn.Module):
@@ -133,6 +138,9 @@ class _LayerNormChannels(nn.Module):
     def forward_channels_last(self, x: Tensor) -> Tensor:
         return self.norm(x)
 
+    def layer_norm_arguments(self, n: int) -> tuple[Tensor | None, Tensor | None, float]:
+        return self.norm.weight, self.norm.bias, self.norm.eps
+
 
 class _BatchNormChannels(nn.BatchNorm1d):
     """``BatchNorm1d`` with the channels-last entry point of the other norms."""
@@ -144,6 +152,16 @@ class _BatchNormChannels(nn.BatchNorm1d):
 class _NoNorm(nn.Identity):
     def forward_channels_last(self, x: Tensor) -> Tensor:
         return x
+
+
+def _norm_relu(norm: nn.Module, y: Tensor, padding: tuple[int, int] | None) -> Tensor:
+    """``relu(norm(y))`` of a channels-last ``(B, T, C)`` ``y``, zero-padded along ``T`` by
+    ``padding``; the layer norms run fused (:mod:`cpcframe_audio.norm_relu`)."""
+    if isinstance(norm, (ChannelNorm, _LayerNormChannels)):
+        weight, bias, eps = norm.layer_norm_arguments(y.shape[-1])
+        return layer_norm_relu_padded(y, weight, bias, eps, padding or (0, 0))
+    h = F.relu(norm.forward_channels_last(y))
+    return h if padding is None else F.pad(h, (0, 0, *padding))
 
 
 def _norm(kind: str, channels: int) -> nn.Module:
@@ -212,8 +230,15 @@ class CPCAudioEncoder(Encoder):
         if not shifted_gemm:
             return self.layers(view).transpose(1, 2)  # (B, C, T') -> (B, T', C)
         h = view.transpose(1, 2)  # (B, S, channels)
-        for conv, norm in zip(self.layers[0::3], self.layers[1::3]):  # conv, norm, ReLU
-            h = F.relu(norm.forward_channels_last(conv1d_channels_last(h, conv)))  # (B, T', C)
+        convs, norms = list(self.layers[0::3]), list(self.layers[1::3])  # conv, norm, ReLU
+        padded = None
+        for i, (conv, norm) in enumerate(zip(convs, norms)):
+            y = conv1d_channels_last(h, conv, padded=padded)  # (B, T', C)
+            following = convs[i + 1] if i + 1 < len(convs) else None
+            # The next shifted GEMM's zero padding is written with this layer's output.
+            padded = (chunk_padding(y.shape[1], following)
+                      if following is not None and shifted_gemm_applies(following) else None)
+            h = _norm_relu(norm, y, padded)  # (B, left + T' + right, C)
         return h
 
     def _shifted_gemm(self, view: Tensor) -> bool:

@@ -77,28 +77,48 @@ class _ShiftedGemm(torch.autograd.Function):
         return grad_chunks, grad_weight, grad_bias, None, None
 
 
-def conv1d_channels_last(x: Tensor, conv: nn.Conv1d) -> Tensor:
+def chunk_padding(length: int, conv: nn.Conv1d) -> tuple[int, int]:
+    """``(left, right)`` steps the shifted GEMM pads an input of ``length`` steps with: the
+    convolution's padding on the left; on the right, exactly up to the last chunk an
+    output reads (negative: a crop of steps no output reads)."""
+    (k,), (s,), (p,) = conv.kernel_size, conv.stride, conv.padding
+    steps = (length + 2 * p - k) // s + 1
+    if steps < 1:
+        raise ValueError(f"a convolution of kernel {k} and stride {s} needs at least {k - 2 * p} "
+                         f"steps of input, got {length}")
+    return p, (steps + k // s - 1) * s - length - p
+
+
+def conv1d_channels_last(x: Tensor, conv: nn.Conv1d, *, padded: tuple[int, int] | None = None) -> Tensor:
     """``conv`` applied to a channels-last signal: ``(B, L, C_in) -> (B, T, C_out)``.
 
     Equal to ``conv(x.transpose(1, 2)).transpose(1, 2)`` (same weights, padding and output
     length ``T = (L + 2p - k) // s + 1``). Runs as a shifted GEMM when
     :func:`shifted_gemm_applies`, else through ``F.conv1d``. Under autocast it computes in
     the autocast dtype, as ``F.conv1d`` would.
+
+    Args:
+        padded: ``x`` already holds this ``(left, right)`` padding (zeros), which must be
+            :func:`chunk_padding` of its unpadded length: the layer before wrote its output
+            into a padded buffer, so no padded copy is made here (shifted GEMM only).
     """
     if not shifted_gemm_applies(conv):
+        if padded is not None:
+            raise ValueError("a pre-padded input needs a convolution that runs as a shifted GEMM")
         return conv(x.transpose(1, 2)).transpose(1, 2)
-    (k,), (s,), (p,) = conv.kernel_size, conv.stride, conv.padding
+    (k,), (s,) = conv.kernel_size, conv.stride
     B, L, c_in = x.shape
+    if padded is None:
+        left, right = chunk_padding(L, conv)
+        x = F.pad(x, (0, 0, left, right))
+    elif padded != chunk_padding(L - sum(padded), conv):
+        raise ValueError(f"input padded by {padded}, but this convolution needs "
+                         f"{chunk_padding(L - sum(padded), conv)}")
     taps = k // s
-    steps = (L + 2 * p - k) // s + 1
-    if steps < 1:
-        raise ValueError(f"a convolution of kernel {k} and stride {s} needs at least {k - 2 * p} "
-                         f"steps of input, got {L}")
-    n_chunks = steps + taps - 1
+    n_chunks = x.shape[1] // s
+    steps = n_chunks - taps + 1
     c_out = conv.out_channels
-    # Pad p on the left as the convolution does; on the right, exactly up to the last chunk
-    # (negative = crop samples no output step reads).
-    chunks = F.pad(x, (0, 0, p, n_chunks * s - L - p)).reshape(B, n_chunks, s * c_in)
+    chunks = x.reshape(B, n_chunks, s * c_in)
     # (C_out, C_in, m·s) -> (s, C_in, m, C_out): sample i and channel c of a chunk, tap j.
     weight = conv.weight.view(c_out, c_in, taps, s).permute(3, 1, 2, 0)
     device = x.device.type

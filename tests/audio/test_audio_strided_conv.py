@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cpcframe_audio.encoders import AudioEncoderConfig, CPCAudioEncoder
-from cpcframe_audio.strided_conv import _ShiftedGemm, conv1d_channels_last, im2col_is_cheaper, shifted_gemm_applies
+from cpcframe_audio.strided_conv import (
+    _ShiftedGemm,
+    chunk_padding,
+    conv1d_channels_last,
+    im2col_is_cheaper,
+    shifted_gemm_applies,
+)
 
 # (in_channels, out_channels, kernel, stride, padding, bias, length): the paper's layers in
 # miniature, a kernel equal to its stride (one tap block), no padding (the right side is
@@ -194,3 +200,23 @@ def test_bf16_autocast_computes_in_bf16_and_keeps_fp32_gradients():
     with torch.autocast("cpu", dtype=torch.bfloat16):  # backward() called under autocast too
         encoder(x).float().square().mean().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in encoder.parameters())
+
+
+@pytest.mark.parametrize("c_in, c_out, k, s, p, bias, length", LAYERS)
+def test_a_pre_padded_input_gives_the_same_result(c_in, c_out, k, s, p, bias, length):
+    """What the encoder does between layers: the previous layer wrote the zero padding."""
+    conv = make_conv(c_in, c_out, k, s, p, bias)
+    x = torch.randn(2, length, c_in, dtype=torch.float64)
+    padding = chunk_padding(length, conv)
+    padded = F.pad(x, (0, 0, *padding))
+    torch.testing.assert_close(conv1d_channels_last(padded, conv, padded=padding), conv1d_channels_last(x, conv),
+                               rtol=0, atol=0)
+
+
+def test_a_wrongly_padded_input_is_a_clear_error():
+    conv = make_conv(2, 3, 4, 2, 1, True)
+    with pytest.raises(ValueError, match=r"input padded by \(0, 0\), but this convolution needs \(1, 1\)"):
+        conv1d_channels_last(torch.randn(1, 10, 2, dtype=torch.float64), conv, padded=(0, 0))
+    odd = make_conv(2, 3, 5, 2, 1, True)
+    with pytest.raises(ValueError, match="pre-padded input needs a convolution that runs as a shifted GEMM"):
+        conv1d_channels_last(torch.randn(1, 10, 2, dtype=torch.float64), odd, padded=(1, 1))
