@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from amdim_public_loss import ref_loss
-from measure import like_a_run
+from measure import cpu_model, like_a_run, vector_units
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "amdim_cifar10.toml"
@@ -235,7 +234,7 @@ def main() -> None:
     precisions = args.precision.split(",")
     if any(v not in ("fp32", "bf16") for v in precisions):
         p.error(f"--precision takes fp32 and/or bf16, got {args.precision!r}")
-    print(f"AMDIM step, CIFAR-10 paper size, CPU {platform.processor() or platform.machine()}, "
+    print(f"AMDIM step, CIFAR-10 paper size, {cpu_model()} ({vector_units()}), "
           f"{os.cpu_count()} cores, torch {torch.__version__}")
     print("| batch | threads | precision | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] "
           "of pairs) | loss cpcframe / stand-in | load avg |")
