@@ -213,7 +213,7 @@ def measure(args, echo=print) -> dict:
     from machine_rates import counted_flops
 
     flops = counted_flops(steps["engine"])  # one more engine step, under the flop counter
-    echo(f"engine step: {flops / 1e9:.1f} GFLOP counted (matrix products, convolutions), "
+    echo(f"engine step: {flops / 1e9:.1f} GFLOP counted (matrix products, convolutions, gathered scores), "
          f"{flops / engine / 1e9:.1f} GFLOP/s at the median time")
     return {**rows, "speedup": loop / engine, "cpu_s": cpu_rows, "cpu_speedup": cpu_speedup,
             "min_s": mins, "min_speedup": mins["loop"] / mins["engine"], "engine_flops": flops}
