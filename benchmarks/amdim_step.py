@@ -124,7 +124,11 @@ def build(batch: int):
 
 def adamw(model, recipe):
     t = recipe.train
-    return torch.optim.AdamW(model.parameters(), lr=t.lr, betas=t.betas, weight_decay=t.weight_decay)
+    from cpcframe.training.state import fused_adamw_applies
+
+    params = list(model.parameters())  # the trainer's optimizer on both sides: only the steps differ
+    return torch.optim.AdamW(params, lr=t.lr, betas=t.betas, weight_decay=t.weight_decay,
+                             fused=fused_adamw_applies(params) or None)
 
 
 def ours_loss(model, recipe, batch):

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+from cpcframe.training.state import fused_adamw_applies
+
 from measure import peak_memory, time_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +67,8 @@ def main() -> None:
     recipe = load_recipe(RECIPE, registry, [f"data.batch_size={args.batch}", *args.overrides])
     model = build_model(recipe, registry).to(device).train()
     window = build_view_sampler(recipe, registry).config.window
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.train.lr, betas=recipe.train.betas)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.train.lr, betas=recipe.train.betas,
+                                  fused=fused_adamw_applies(model.parameters()) or None)  # as the trainer
     B = recipe.data.batch_size
     wave = 0.1 * torch.randn(B, 1, window, device=device)
     batch = Batch(views=(wave,), groups=torch.arange(B, device=device))

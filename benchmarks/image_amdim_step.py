@@ -36,6 +36,8 @@ from pathlib import Path
 
 import torch
 
+from cpcframe.training.state import fused_adamw_applies
+
 from measure import peak_memory, sync
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +57,8 @@ def build(args):
     torch.manual_seed(0)
     model = build_model(recipe, registry).to(args.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.train.lr, betas=recipe.train.betas,
-                                  weight_decay=recipe.train.weight_decay)
+                                  weight_decay=recipe.train.weight_decay,
+                                  fused=fused_adamw_applies(model.parameters()) or None)  # as the trainer
     return recipe, model, optimizer, build_view_sampler(recipe, registry)
 
 

@@ -85,6 +85,15 @@ def cpc_audio_negatives_on_device(B: int, T: int, W: int, N: int, device: torch.
     return (seq_idx + batch_idx * T).view(B, N, W)
 
 
+def adamw(parameters) -> torch.optim.AdamW:
+    """The trainer's optimizer (fused where it applies, :mod:`cpcframe.training.state`),
+    the same in every variant, so that the variants differ in their loss head only."""
+    from cpcframe.training.state import fused_adamw_applies
+
+    parameters = list(parameters)
+    return torch.optim.AdamW(parameters, lr=2e-4, fused=fused_adamw_applies(parameters) or None)
+
+
 def make_steps(args, device: torch.device):
     """``{variant: step()}``; each step is a full optimisation step on the same batch."""
     from cpcframe.batch import Batch
@@ -103,7 +112,7 @@ def make_steps(args, device: torch.device):
 
     torch.manual_seed(0)
     model = engine_model(args).to(device)
-    opt_e = torch.optim.AdamW(model.parameters(), lr=2e-4)
+    opt_e = adamw(model.parameters())
     config = InfoNCEConfig(num_negatives=args.negatives)
 
     def engine():
@@ -117,7 +126,7 @@ def make_steps(args, device: torch.device):
     shared = Shared(args.hidden, args.conv_backend).to(device)
     K, C, H = args.steps, shared.encoder.output_dim, args.hidden
     w = nn.Parameter(torch.randn(K, C, H, device=device) / H ** 0.5)
-    opt_l = torch.optim.AdamW(list(shared.parameters()) + [w], lr=2e-4)
+    opt_l = adamw(list(shared.parameters()) + [w])
 
     def loop():
         with autocast():
@@ -132,7 +141,7 @@ def make_steps(args, device: torch.device):
 
     torch.manual_seed(0)
     alone = Shared(args.hidden, args.conv_backend).to(device)
-    opt_s = torch.optim.AdamW(alone.parameters(), lr=2e-4)
+    opt_s = adamw(alone.parameters())
 
     def shared_only():
         with autocast():

@@ -206,3 +206,17 @@ def test_keep_freed_memory_is_applied_as_the_recipe_says(registry, tmp_path, mon
     recipe = load_recipe(TOY, registry, ["train.steps=2", f"train.keep_freed_memory={setting}"])
     Trainer(recipe, registry, RunDir(tmp_path), progress=False).run()
     assert len(applied) == calls
+
+
+def test_the_optimizer_is_pytorchs_fused_adamw_where_it_applies(registry, tmp_path):
+    """One kernel per parameter instead of a dozen (4.5x faster on the CPC audio model, CPU)."""
+    from cpcframe.training.state import fused_adamw_applies
+
+    recipe = load_recipe(TOY, registry, ["train.steps=2"])
+    trainer = Trainer(recipe, registry, RunDir(tmp_path), progress=False)
+    trainer.run()
+    group = trainer.state.optimizer.param_groups[0]
+    assert isinstance(trainer.state.optimizer, torch.optim.AdamW) and group["fused"] is True
+    assert fused_adamw_applies([torch.zeros(2), torch.zeros(3, dtype=torch.float64)])
+    assert not fused_adamw_applies([torch.zeros(2), torch.zeros(2, device="meta")])
+    assert not fused_adamw_applies([torch.zeros(2, dtype=torch.long)]) and not fused_adamw_applies([])
