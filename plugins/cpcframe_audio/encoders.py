@@ -50,7 +50,8 @@ class AudioEncoderConfig:
             same. ``shifted_gemm`` runs each layer on channels-last ``(B, T, C)`` tensors as
             one matrix product plus shifted adds (:mod:`cpcframe_audio.strided_conv`;
             1.73x faster forward+backward than oneDNN's ``conv1d`` on a 2-core Xeon,
-            1.0-1.2x on a 2-core EPYC), ``conv1d`` calls ``F.conv1d`` (cuDNN on a GPU),
+            1.3-1.5x on a 2-core AVX2 EPYC with the im2col waveform layer and fused norms;
+            1.0-1.2x before them), ``conv1d`` calls ``F.conv1d`` (cuDNN on a GPU),
             ``auto`` times both on the machine it runs on, once per shape bucket, device,
             dtype and thread count, and keeps the faster (``conv1d`` on a tie;
             :mod:`cpcframe.measured_choice`).
