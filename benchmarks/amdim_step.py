@@ -198,6 +198,11 @@ def perturbed(model):
     return model
 
 
+#: The Markdown header of the rows :func:`measure` prints.
+TABLE_HEADER = ("| batch | threads | precision | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] "
+                "of pairs) | loss cpcframe / stand-in | load avg |\n|---|---|---|---|---|---|---|---|")
+
+
 def measure(batch: int, threads: int, warmup: int, repeats: int, precision: str = "fp32", echo=print) -> dict:
     torch.set_num_threads(threads)
     like_a_run()
@@ -240,9 +245,7 @@ def main() -> None:
         p.error(f"--precision takes fp32 and/or bf16, got {args.precision!r}")
     print(f"AMDIM step, CIFAR-10 paper size, {cpu_model()} ({vector_units()}), "
           f"{os.cpu_count()} cores, torch {torch.__version__}")
-    print("| batch | threads | precision | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] "
-          "of pairs) | loss cpcframe / stand-in | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for b in (int(v) for v in args.batch.split(",")):
         for t in (int(v) for v in args.threads.split(",")):
             for precision in precisions:

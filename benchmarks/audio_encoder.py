@@ -60,8 +60,9 @@ def measure(args, echo=print) -> dict[str, dict[str, float]]:
          f"forward+backward, on {device.type}, torch {torch.__version__}")
     precisions = args.precisions
     if precisions == "auto":
-        precisions = "fp32,bf16" if native_bf16(device) else "fp32"
-        if not native_bf16(device):
+        native = native_bf16(device)
+        precisions = "fp32,bf16" if native else "fp32"
+        if not native:
             echo("bf16 skipped: this device emulates it (no AVX-512 BF16 or AMX); --precisions fp32,bf16 forces it")
     results = {}
     for precision in precisions.split(","):

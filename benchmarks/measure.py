@@ -4,6 +4,7 @@ Python puts first on ``sys.path``, so ``from measure import ...`` works in each)
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import sys
@@ -23,26 +24,26 @@ def like_a_run() -> str:
     return "malloc keeps freed memory, as cpcframe run" if keep_freed_memory() else "glibc's default malloc"
 
 
-def cpu_model() -> str:
-    """``model name`` of ``/proc/cpuinfo`` (else what ``platform`` knows)."""
+@functools.cache
+def _cpuinfo(field: str) -> str | None:
+    """The first CPU's ``field`` in ``/proc/cpuinfo``, or ``None`` (no such file or field)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return None
+
+
+def cpu_model() -> str:
+    """``model name`` of ``/proc/cpuinfo`` (else what ``platform`` knows)."""
+    return _cpuinfo("model name") or platform.processor() or "unknown CPU"
 
 
 def cpu_flags() -> set[str]:
     """The ``flags`` of ``/proc/cpuinfo`` (empty where there is none)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo("flags") or "").split())
 
 
 def vector_units() -> str:

@@ -144,9 +144,7 @@ def main() -> int:
 
     section("AMDIM training step (CIFAR-10 paper model) vs the amdim-public stand-in")
     amdim_mod = importlib.import_module("amdim_step")
-    print("| batch | threads | precision | amdim-public stand-in s | cpcframe s | speed-up (median [min, max] "
-          "of pairs) | loss cpcframe / stand-in | load avg |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(amdim_mod.TABLE_HEADER)
     amdim = amdim_mod.measure(8 if quick else 32, args.threads, 1, 1 if quick else 3) if device.type == "cpu" else None
 
     efficiency = step["engine_flops"] / step["engine"] / 1e9 / gemm

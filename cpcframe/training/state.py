@@ -92,6 +92,7 @@ def create_train_state(recipe: Recipe, registry: Registry, device: torch.device,
         model.context.compile()
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, betas=train.betas,
                                   eps=train.eps, weight_decay=train.weight_decay,
+                                  # None, not False, elsewhere: PyTorch then picks its foreach default
                                   fused=fused_adamw_applies(model.parameters()) or None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total=train.steps, warmup=train.warmup_steps,

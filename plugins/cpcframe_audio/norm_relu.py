@@ -27,7 +27,8 @@ class _LayerNormReLUPadded(torch.autograd.Function):
     ``left`` and ``right`` zero rows."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, eps: float, left: int, right: int) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float, left: int,
+                right: int) -> Tensor:
         B, T, C = x.shape
         normed, mean, rstd = torch.native_layer_norm(x, (C,), weight, bias, eps)
         out = x.new_empty(B, left + T + right, C)
@@ -46,19 +47,19 @@ class _LayerNormReLUPadded(torch.autograd.Function):
         left, T = ctx.rows
         # The ReLU's mask read from the padded output and gradient in place (no copies).
         grad_normed = torch.ops.aten.threshold_backward(grad[:, left:left + T], out[:, left:left + T], 0)
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
+        mask = list(ctx.needs_input_grad[:3])  # which of x, weight, bias get a gradient
         grad_x, grad_weight, grad_bias = torch.ops.aten.native_layer_norm_backward(
             grad_normed, x, [x.shape[-1]], mean, rstd, weight, bias, mask)
         return grad_x, grad_weight, grad_bias, None, None, None
 
 
-def layer_norm_relu_padded(x: Tensor, weight: Tensor, bias: Tensor, eps: float,
+def layer_norm_relu_padded(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float,
                            padding: tuple[int, int] = (0, 0)) -> Tensor:
     """``F.pad(F.relu(F.layer_norm(x, (C,), weight, bias, eps)), (0, 0, *padding))``.
 
     Args:
         x: ``(B, T, C)``, normalised over ``C`` at every ``(b, t)``.
-        weight, bias: ``(C,)`` affine parameters.
+        weight, bias: ``(C,)`` affine parameters, or ``None`` (no scale, no shift).
         padding: ``(left, right)`` zero rows around the result along ``T``; a negative
             ``right`` crops the last steps (as ``F.pad`` does).
 

@@ -111,9 +111,8 @@ def conv1d_channels_last(x: Tensor, conv: nn.Conv1d, *, padded: tuple[int, int] 
     if padded is None:
         left, right = chunk_padding(L, conv)
         x = F.pad(x, (0, 0, left, right))
-    elif padded != chunk_padding(L - sum(padded), conv):
-        raise ValueError(f"input padded by {padded}, but this convolution needs "
-                         f"{chunk_padding(L - sum(padded), conv)}")
+    elif padded != (needed := chunk_padding(L - sum(padded), conv)):
+        raise ValueError(f"input padded by {padded}, but this convolution needs {needed}")
     taps = k // s
     n_chunks = x.shape[1] // s
     steps = n_chunks - taps + 1
