@@ -5,7 +5,8 @@ model family, so the engine never special-cases one:
 
 * **CPC on sequences** (audio, text; van den Oord et al. 2018, arXiv 1807.03748):
   query ``(t, k)`` is ``W_k c_t``; its positive is location ``t + k`` of the same item.
-  ``Q = T·K`` queries, ``L = T`` locations, ``P = 1``.
+  ``Q = T·K`` queries, ``L = T`` locations, ``P = 1``; the ``K`` queries of a position form
+  a ``query_group`` (they may share their sampled negatives).
 * **CPC on 2-D grids** (image patches): query ``(i, j, k)`` predicts the patch ``k`` rows
   below; locations are the flattened grid, ``L = H·W``.
 * **AMDIM** (Bachman et al. 2019, arXiv 1906.00910): query = the global feature of view 1
@@ -51,6 +52,11 @@ class Contrast:
             for positive ``p`` combine into ``-α·log Σ_q exp(-ℓ_qp / α)``, the optimum of
             ``Σ_q π_q ℓ_qp - α·H(π)`` over head weights ``π``. ``0`` (default): every term
             counts on its own.
+        query_group: ``G``: runs of ``G`` consecutive queries predict from one context (CPC:
+            the ``K`` steps ``W_k c_t`` of one position ``t``, so ``G = K``); with the
+            engine's ``share_negatives`` they draw one set of negatives per run, as
+            CPC_audio does. ``Q`` must be a multiple of it; ``1`` (default): every query on
+            its own.
     """
 
     queries: Tensor
@@ -65,6 +71,7 @@ class Contrast:
     key_mask: Tensor | None = None
     item_offset: int = 0
     mixture: float = 0.0
+    query_group: int = 1
 
     def __attrs_post_init__(self) -> None:
         q, k, n = self.queries, self.keys, self.name
@@ -99,6 +106,8 @@ class Contrast:
             _fail(n, f"key_mask must be (N={N}, L={L}), got {tuple(self.key_mask.shape)}")
         if not self.mixture >= 0:
             _fail(n, f"mixture must be >= 0, got {self.mixture}")
+        if not (isinstance(self.query_group, int) and self.query_group >= 1 and Q % self.query_group == 0):
+            _fail(n, f"query_group must be a positive divisor of Q={Q}, got {self.query_group!r}")
 
     @property
     def batch_size(self) -> int:

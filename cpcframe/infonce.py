@@ -16,8 +16,8 @@ soft clipping ``s <- clip · tanh(s / clip)``.
 1. :func:`positive_terms`: the ``(B, Q, P)`` NCE terms, their positive candidates and
    which are valid;
 2. :func:`allowed_candidates`: the ``(B, C)`` candidates the negative policy allows;
-3. negatives: sampled (:func:`sampled_negatives`), given by the caller, or every allowed
-   candidate;
+3. negatives: sampled (:func:`sampled_negatives`; per query, or once per query group
+   with ``share_negatives``), given by the caller, or every allowed candidate;
 4. scoring: with listed (sampled or given) negatives, the scores of the used candidates
    only, :func:`pick_scores`, from the dense :func:`score_matrix` or gathered
    (:mod:`cpcframe.scoring` chooses by a cost model of the shapes and the device); with
@@ -38,6 +38,7 @@ from torch import Tensor
 import cpcframe.scoring as scoring
 from cpcframe.contrast import Contrast
 from cpcframe.scoring import Scoring
+from cpcframe.shared_scores import shared_negative_scores
 from cpcframe.negatives import (KIND as NEGATIVE_POLICY, NegativePolicy, PolicyChoice, allowed_items,
                                 builtin_policy, policy_name, sample_negatives, validate_choice)
 
@@ -68,6 +69,11 @@ class InfoNCEConfig:
             and the device, see :mod:`cpcframe.scoring`), ``dense`` (every query against
             every candidate, then the used ones picked) or ``gathered`` (the used
             candidates only). Results agree to rounding.
+        share_negatives: the queries of a :attr:`~cpcframe.Contrast.query_group` (CPC: the
+            ``K`` steps of one position) draw their ``num_negatives`` negatives once, as
+            CPC_audio does, never one of the group's positives; each gathered key then
+            serves ``G`` scores (:mod:`cpcframe.shared_scores`). ``False``: every query
+            draws its own. Needs ``num_negatives > 0``.
     """
 
     negatives: PolicyChoice = attrs.field(default="batch", validator=validate_choice,
@@ -77,6 +83,12 @@ class InfoNCEConfig:
     clip: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     score_penalty: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
     scoring: Scoring = "auto"
+    share_negatives: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.share_negatives and self.num_negatives == 0:
+            raise ValueError("share_negatives = true needs num_negatives > 0: with every "
+                             "candidate as a negative, there is nothing to share")
 
 
 @attrs.frozen(eq=False)
@@ -169,19 +181,29 @@ def allowed_candidates(c: Contrast, policy: NegativePolicy, name: str) -> Tensor
 # ---------------------------------------------------------------------- 3. the negatives
 
 def sampled_negatives(allowed: Tensor, terms: Terms, num: int,
-                      generator: torch.Generator | None) -> Tensor:
-    """``(B, Q, num)`` long candidates drawn uniformly from each query's allowed set,
-    never one of its valid positives (:func:`cpcframe.negatives.sample_negatives`)."""
-    return sample_negatives(allowed, terms.excluded, num, generator, active=terms.active)
+                      generator: torch.Generator | None, group: int = 1) -> Tensor:
+    """``(B, Q / group, num)`` long candidates drawn uniformly from each query's allowed
+    set, never one of its valid positives (:func:`cpcframe.negatives.sample_negatives`);
+    with ``group > 1``, one draw for each run of ``group`` queries, never one of the run's
+    valid positives."""
+    excluded, active = terms.excluded, terms.active
+    if group > 1:
+        B, Q, P = excluded.shape
+        excluded = excluded.reshape(B, Q // group, group * P)
+        active = active.reshape(B, Q // group, group).any(-1)
+    return sample_negatives(allowed, excluded, num, generator, active=active)
 
 
-def check_given_negatives(negatives: Tensor, c: Contrast) -> Tensor:
-    """``negatives`` passed to :func:`info_nce`: ``(B, Q, M > 0)`` long candidate indices."""
+def check_given_negatives(negatives: Tensor, c: Contrast, group: int = 1) -> Tensor:
+    """``negatives`` passed to :func:`info_nce`: ``(B, Q / group, M > 0)`` long candidate
+    indices (``group``: queries sharing each row, 1 unless ``share_negatives``)."""
     B, Q, _ = c.queries.shape
     C = c.keys.shape[0] * c.keys.shape[1]
-    if negatives.dim() != 3 or negatives.shape[:2] != (B, Q) or negatives.shape[2] == 0:
-        raise ValueError(f"Contrast {c.name!r}: negatives must be (B={B}, Q={Q}, M>0), "
-                         f"got shape {tuple(negatives.shape)}")
+    rows = Q // group
+    if negatives.dim() != 3 or negatives.shape[:2] != (B, rows) or negatives.shape[2] == 0:
+        shared = f" (share_negatives: one row per group of {group} queries)" if group > 1 else ""
+        raise ValueError(f"Contrast {c.name!r}: negatives must be (B={B}, {'Q/G' if group > 1 else 'Q'}={rows}, "
+                         f"M>0){shared}, got shape {tuple(negatives.shape)}")
     if negatives.dtype != torch.long:
         raise ValueError(f"Contrast {c.name!r}: negatives must be torch.long, got {negatives.dtype}")
     if negatives.min() < 0 or negatives.max() >= C:
@@ -228,29 +250,41 @@ def score_matrix(c: Contrast, temperature: float) -> Tensor:
     return scores
 
 
-def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCEConfig) -> Scores:
+def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCEConfig,
+                group: int = 1) -> Scores:
     """The scores of each query's positives and of its ``M`` listed negatives, ``(B, Q, P + M)``
     in all, and nothing else.
 
-    ``negatives``: ``(B, Q, M)`` candidate indices. Dense: one gather from the
-    :func:`score_matrix` for positives and negatives (its backward scatters into one
-    ``(B, Q, C)`` gradient instead of two); gathered: the ``P + M`` keys of each query,
-    scored alone (:func:`cpcframe.scoring.gathered_scores`).
+    ``negatives``: ``(B, Q / group, M)`` candidate indices, row ``j`` shared by queries
+    ``j·group .. j·group + group - 1``. Dense: one gather from the :func:`score_matrix`
+    for positives and negatives (its backward scatters into one ``(B, Q, C)`` gradient
+    instead of two); gathered: the ``P + M`` keys of each query, scored alone
+    (:func:`cpcframe.scoring.gathered_scores`), or with ``group > 1`` the positives so
+    and each group's ``M`` negatives by small GEMMs
+    (:func:`cpcframe.shared_scores.shared_negative_scores`).
     """
     B, Q, D = c.queries.shape
     P, M = terms.candidates.shape[2], negatives.shape[2]
-    columns = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M) candidates used
     C = c.keys.shape[0] * c.keys.shape[1]
     how = scoring.choose(config.scoring, queries=B * Q, candidates=C, used=P + M, dim=D,
-                         device=c.queries.device)
-    if how == "dense":
-        picked = score_matrix(c, config.temperature).gather(2, columns)
+                         device=c.queries.device, group=group)
+    if how == "gathered" and group > 1:
+        keys = c.keys.reshape(C, D)
+        positive = scoring.gathered_scores(c.queries, keys, terms.candidates, config.temperature)
+        negative = shared_negative_scores(c.queries.reshape(B, Q // group, group, D), keys, negatives,
+                                          config.temperature).view(B, Q, M)
     else:
-        picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), columns, config.temperature)
-    positive, negative = picked[:, :, :P], picked[:, :, P:]
+        if group > 1:
+            negatives = negatives.repeat_interleave(group, dim=1)  # (B, Q, M): each query's copy
+        columns = torch.cat([terms.candidates, negatives], dim=2)  # (B, Q, P + M) candidates used
+        if how == "dense":
+            picked = score_matrix(c, config.temperature).gather(2, columns)
+        else:
+            picked = scoring.gathered_scores(c.queries, c.keys.reshape(C, D), columns, config.temperature)
+        positive, negative = picked[:, :, :P], picked[:, :, P:]
     penalised = config.score_penalty > 0
     used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
-    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=picked.device))
+    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=positive.device))
 
 
 def mask_scores(scores: Tensor, terms: Terms, allowed: Tensor, penalised: bool, c: Contrast,
@@ -354,7 +388,8 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
         config: negative policy, number of negatives and score options.
         generator: random source of sampled negatives (the global one when ``None``).
         negatives: optional ``(B, Q, M)`` long candidate indices (``item·L + location``
-            in ``keys``), the negatives of each query, used as given instead of applying
+            in ``keys``; with ``config.share_negatives``, ``(B, Q / G, M)``, one row per
+            query group), the negatives of each query, used as given instead of applying
             ``config.negatives`` / ``config.num_negatives``. The caller is responsible for
             them (they are not checked against positives or masks): this replays an
             external sampling scheme exactly, e.g. to compare with another implementation.
@@ -365,13 +400,14 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
     c = contrast
     name = policy_name(config.negatives)
     terms = positive_terms(c)
+    group = c.query_group if config.share_negatives else 1
     if negatives is not None:
-        scored = pick_scores(c, terms, check_given_negatives(negatives, c), config)
+        scored = pick_scores(c, terms, check_given_negatives(negatives, c, group), config, group)
     else:
         allowed = allowed_candidates(c, policy if policy is not None else builtin_policy(name), name)
         if config.num_negatives > 0:
-            sampled = sampled_negatives(allowed, terms, config.num_negatives, generator)
-            scored = pick_scores(c, terms, sampled, config)
+            sampled = sampled_negatives(allowed, terms, config.num_negatives, generator, group)
+            scored = pick_scores(c, terms, sampled, config, group)
         else:
             scores = score_matrix(c, config.temperature)
             scored = mask_scores(scores, terms, allowed, config.score_penalty > 0, c, name)

@@ -66,26 +66,41 @@ SCORE_PASSES = 6.0
 GATHER_PASSES = {"cpu": 0.8, "cuda": 2.5}
 #: Below this many dense scores (``B·Q·C``, 1 MiB of float32) the dense form is kept.
 MIN_DENSE_SCORES = 2**18
+#: Negatives shared by a group of ``G`` queries (:mod:`cpcframe.shared_scores`) are scored
+#: by ``(G, D) x (D, M)`` products, at about half a large GEMM's rate (Xeon, 2 threads,
+#: ``G = 12, D = 512, M = 128``: 130-190 against 260-350 GFLOP/s) ...
+SMALL_GEMM_PENALTY = 2.0
+#: ... and each group's gathered keys are copied twice (forward, backward) and their
+#: gradient added back once: passes at memory speed, shared by the group's ``G`` queries.
+SHARED_PASSES = 3.0
 
 
-def prefers_gathered(*, queries: int, candidates: int, used: int, dim: int, device: torch.device) -> bool:
-    """Whether :func:`gathered_scores` is cheaper than the dense product for ``queries``
-    queries (``B·Q``) that each use ``used`` (``U = P + M``) of ``candidates`` (``C``)
-    candidates of ``dim`` (``D``) features on ``device`` (the module docstring's model)."""
+def prefers_gathered(*, queries: int, candidates: int, used: int, dim: int, device: torch.device,
+                     group: int = 1) -> bool:
+    """Whether scoring the used candidates only is cheaper than the dense product for
+    ``queries`` queries (``B·Q``) that each use ``used`` (``U = P + M``) of ``candidates``
+    (``C``) candidates of ``dim`` (``D``) features on ``device`` (the module docstring's
+    model); ``group > 1``: runs of ``group`` queries share their negatives and the
+    gathered form is :func:`cpcframe.shared_scores.shared_negative_scores`, costing
+    ``U·D·(3·D·γ·SMALL_GEMM_PENALTY / D + SHARED_PASSES / G)`` per query."""
     gemm = GEMM_COST.get(device.type)
     if gemm is None or used >= candidates or queries * candidates < MIN_DENSE_SCORES:
         return False
     dense = candidates * (3 * dim * gemm + SCORE_PASSES)
-    gathered = GATHER_PASSES[device.type] * used * dim
+    if group > 1:
+        gathered = used * dim * (3 * gemm * SMALL_GEMM_PENALTY + SHARED_PASSES / group)
+    else:
+        gathered = GATHER_PASSES[device.type] * used * dim
     return gathered < dense
 
 
 def choose(scoring: Scoring, *, queries: int, candidates: int, used: int, dim: int,
-           device: torch.device) -> Literal["dense", "gathered"]:
+           device: torch.device, group: int = 1) -> Literal["dense", "gathered"]:
     """``scoring`` itself when forced, else what :func:`prefers_gathered` says."""
     if scoring != "auto":
         return scoring
-    gathered = prefers_gathered(queries=queries, candidates=candidates, used=used, dim=dim, device=device)
+    gathered = prefers_gathered(queries=queries, candidates=candidates, used=used, dim=dim, device=device,
+                                group=group)
     return "gathered" if gathered else "dense"
 
 

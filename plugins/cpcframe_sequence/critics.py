@@ -91,7 +91,8 @@ class StepCritic(Critic):
         positives, steps = self.layout(T, z.device)
         queries = self.predict(c).reshape(B, T * self.steps, C)
         return [Contrast(queries=queries, keys=z, positives=positives, steps=steps,
-                         step_names=self.step_names, groups=batch.groups.to(z.device))]
+                         step_names=self.step_names, groups=batch.groups.to(z.device),
+                         query_group=self.steps)]  # the K steps of a position
 
 
 def build_step_critic(config: StepCriticConfig, *, latent_dim: int, context_dim: int) -> StepCritic:

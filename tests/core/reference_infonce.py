@@ -95,6 +95,27 @@ def reference_negatives(policy: str, num: int, B: int, Q: int, N: int, L: int, p
     return sample_negatives(allowed, excluded, num, generator, active=active)
 
 
+def reference_shared_negatives(policy: str, num: int, B: int, Q: int, N: int, L: int, positives, group: int, *,
+                               groups=None, query_mask=None, key_mask=None, item_offset: int = 0,
+                               generator: torch.Generator | None = None) -> Tensor:
+    """``(B, Q / group, num)`` negatives shared by each run of ``group`` queries, drawn as
+    the engine draws them with ``share_negatives``: never a valid positive of any query
+    of the run; a run draws when one of its queries has a valid term."""
+    P = positives.shape[1]
+    allowed = torch.zeros(B, N * L, dtype=torch.bool)
+    excluded = torch.full((B, Q // group, group * P), -1, dtype=torch.long)
+    active = torch.zeros(B, Q // group, dtype=torch.bool)
+    for b in range(B):
+        for cand in allowed_candidates(policy, b, N, L, item_offset, groups, key_mask):
+            allowed[b, cand] = True
+        for q in range(Q):
+            j, slot = divmod(q, group)
+            for p, cand in valid_positives(positives, b, q, L, item_offset, query_mask, key_mask):
+                excluded[b, j, slot * P + p] = cand
+                active[b, j] = True
+    return sample_negatives(allowed, excluded, num, generator, active=active)
+
+
 def reference_info_nce(queries: Tensor, keys: Tensor, positives: Tensor, steps: Tensor,
                        num_steps: int, *, policy: str = "batch", temperature: float = 1.0,
                        clip: float = 0.0, score_penalty: float = 0.0, groups=None,

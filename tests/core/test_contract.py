@@ -18,7 +18,7 @@ from torch import nn
 
 import cpcframe
 
-from cpcframe.infonce import info_nce
+from cpcframe.infonce import InfoNCEConfig, info_nce
 from cpcframe.plugins import default_registry
 
 REGISTRY = default_registry()
@@ -205,6 +205,31 @@ def test_critic_contract(component):
     assert torch.isfinite(loss)
     loss.backward()
     assert has_grad(critic)
+    # Every contrast also runs with negatives shared by its query groups.
+    shared = InfoNCEConfig(num_negatives=2, share_negatives=True)
+    assert all(torch.isfinite(info_nce(c, shared).loss) for c in critic(latents, contexts, batch))
+
+
+@pytest.mark.parametrize("component", components("critic"))
+def test_critic_query_groups_predict_from_one_context(component):
+    """A query group (``Contrast.query_group``, whose queries may share negatives) is the
+    queries of one context location: group 1's queries reach one location per item."""
+    torch.manual_seed(0)
+    try:
+        critic = component.build(latent_dim=8, context_dim=6)
+    except ValueError:
+        critic = component.build(latent_dim=8, context_dim=8)
+    critic.eval()  # no dropout between the context and the queries
+    latents, contexts, batch = critic.example_input(2)
+    contexts = [c.detach().requires_grad_() if isinstance(c, torch.Tensor) else c for c in contexts]
+    for contrast in critic(latents, contexts, batch):
+        G = contrast.query_group
+        if G == 1:
+            continue
+        assert isinstance(contexts[0], torch.Tensor), "a critic with query groups reads one context tensor"
+        (grad,) = torch.autograd.grad(contrast.queries[:, G:2 * G].sum(), contexts[0], retain_graph=True)
+        reached = grad.abs().flatten(1, -2).sum(-1) > 0  # (B, locations)
+        assert reached.sum(1).tolist() == [1] * reached.shape[0], component.name
 
 
 def flat_views(views):

@@ -75,7 +75,8 @@ class GridCritic(Critic):
         # (b, i, j, h') -> (b, i, j, k, c): W_k c_{ij} for every offset k.
         queries = self.predictors(c).reshape(B, H * W * self.steps, C)
         return [Contrast(queries=queries, keys=z.reshape(B, H * W, C), positives=positives, steps=steps,
-                         step_names=self.step_names, groups=batch.groups.to(z.device))]
+                         step_names=self.step_names, groups=batch.groups.to(z.device),
+                         query_group=self.steps)]  # the K offsets of a patch
 
 
 def build_grid_critic(config: GridCriticConfig, *, latent_dim: int, context_dim: int) -> GridCritic:
