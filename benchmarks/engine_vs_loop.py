@@ -19,7 +19,11 @@ positive and negatives are concatenated into ``(B, 1+N, W, C)``, multiplied by `
 and reduced over ``C`` (a sum, i.e. a dot product, where CPC_audio takes a mean), and
 scored with cross-entropy. Both variants get the SAME negative indices (the engine through
 ``info_nce(..., negatives=...)``), so their losses and gradients are equal; the script
-asserts that before timing.
+asserts that before timing. The engine takes them as CPC_audio draws them, one row per
+position shared by its ``K`` queries (``[loss] share_negatives = true``, scored by small
+GEMMs per position: ``cpcframe/shared_scores.py``); ``engine/per-query`` gets each query
+its own copy of its position's row (the engine's form for negatives drawn per query), and
+``engine+sampler`` draws its own shared negatives, as in training.
 
 Peak memory: see ``benchmarks/README.md`` (CUDA: ``torch.cuda.max_memory_allocated``;
 CPU: the peak of live bytes reported by PyTorch's CPU allocator to the profiler).
@@ -82,9 +86,10 @@ def loop_loss(c: Tensor, z: Tensor, w: Tensor, neg: Tensor) -> tuple[Tensor, Ten
     return losses_t.mean(), losses_t.detach(), torch.stack(accs)
 
 
-def engine_inputs(B: int, T: int, K: int, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def engine_inputs(B: int, T: int, K: int, neg: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The CPC_audio layout as a Contrast: query ``q = t·K + (k-1)``, positive ``t + k``
-    for ``t < W`` (other queries padded), negatives of ``(b, t)`` shared by every ``k``."""
+    for ``t < W`` (other queries padded), negatives of ``(b, t)`` shared by every ``k``:
+    ``(positives, steps, per-position (B, T, N), per-query (B, T·K, N))``."""
     W = T - K
     N = neg.shape[1]
     device = neg.device
@@ -94,16 +99,20 @@ def engine_inputs(B: int, T: int, K: int, neg: Tensor) -> tuple[Tensor, Tensor, 
     per_t = torch.zeros(B, T, N, dtype=torch.long, device=device)
     per_t[:, :W] = neg.permute(0, 2, 1)  # (B, W, N); padded queries get index 0 (unused)
     negatives = per_t.repeat_interleave(K, dim=1)  # (B, T·K, N)
-    return positives, k, negatives
+    return positives, k, per_t, negatives
+
+
+#: Given negatives, one row per position shared by its K queries (CPC_audio's scheme).
+SHARED = InfoNCEConfig(num_negatives=1, share_negatives=True)  # num_negatives: unused when given
 
 
 def engine_loss(c: Tensor, z: Tensor, w: Tensor, positives: Tensor, steps: Tensor,
-                negatives: Tensor | None, config: InfoNCEConfig = InfoNCEConfig()):
+                negatives: Tensor | None, config: InfoNCEConfig = SHARED):
     B, T, C = z.shape
     K = w.shape[0]
     queries = torch.einsum("bth,kch->btkc", c, w).reshape(B, T * K, C)  # W_k c_t for all t, k
     contrast = Contrast(queries=queries, keys=z, positives=positives, steps=steps,
-                        step_names=tuple(f"k{i}" for i in range(1, K + 1)))
+                        step_names=tuple(f"k{i}" for i in range(1, K + 1)), query_group=K)
     return info_nce(contrast, config, negatives=negatives)
 
 
@@ -119,30 +128,33 @@ def check_equal(args, device) -> tuple[float, float, float]:
     """Loss, per-step loss and accuracy, and gradients of the two variants agree."""
     B, T, C, H, K, N = args.batch, args.length, args.latent, args.hidden, args.steps, args.negatives
     neg = cpc_audio_negatives(B, T, T - K, N, device, torch.Generator().manual_seed(1))
-    positives, steps, negatives = engine_inputs(B, T, K, neg)
+    positives, steps, per_position, per_query = engine_inputs(B, T, K, neg)
     leaves_a = make_leaves(B, T, C, H, K, device)
-    leaves_b = make_leaves(B, T, C, H, K, device)
     ref_loss, ref_steps, ref_acc = loop_loss(leaves_a[1], leaves_a[0], leaves_a[2], neg)
     ref_loss.backward()
-    res = engine_loss(leaves_b[1], leaves_b[0], leaves_b[2], positives, steps, negatives)
-    res.loss.backward()
-    diff = abs(ref_loss.item() - res.loss.item())
-    assert diff < 1e-4, f"losses differ: loop {float(ref_loss)} engine {float(res.loss)}"
-    assert torch.allclose(ref_steps, res.loss_per_step, atol=1e-4), (ref_steps, res.loss_per_step)
-    assert torch.allclose(ref_acc, res.accuracy_per_step, atol=1e-6), (ref_acc, res.accuracy_per_step)
-    for a, b, name in zip(leaves_a, leaves_b, ("z", "c", "W")):
-        scale = a.grad.abs().max()
-        err = (a.grad - b.grad).abs().max() / scale
-        assert err < 1e-4, f"gradient of {name} differs (relative {err:.2e})"
-    return ref_loss.item(), res.loss.item(), diff
+    for negatives, config in ((per_position, SHARED), (per_query, InfoNCEConfig())):
+        leaves_b = make_leaves(B, T, C, H, K, device)
+        res = engine_loss(leaves_b[1], leaves_b[0], leaves_b[2], positives, steps, negatives, config)
+        res.loss.backward()
+        diff = abs(ref_loss.item() - res.loss.item())
+        assert diff < 1e-4, f"losses differ: loop {float(ref_loss)} engine {float(res.loss)}"
+        assert torch.allclose(ref_steps, res.loss_per_step, atol=1e-4), (ref_steps, res.loss_per_step)
+        assert torch.allclose(ref_acc, res.accuracy_per_step, atol=1e-6), (ref_acc, res.accuracy_per_step)
+        for a, b, name in zip(leaves_a, leaves_b, ("z", "c", "W")):
+            scale = a.grad.abs().max()
+            err = (a.grad - b.grad).abs().max() / scale
+            assert err < 1e-4, f"gradient of {name} differs (relative {err:.2e})"
+        if config is SHARED:
+            shared_loss, shared_diff = res.loss.item(), diff
+    return ref_loss.item(), shared_loss, shared_diff
 
 
 def runner(variant: str, args, device):
     B, T, C, H, K, N = args.batch, args.length, args.latent, args.hidden, args.steps, args.negatives
     neg = cpc_audio_negatives(B, T, T - K, N, device, torch.Generator().manual_seed(1))
-    positives, steps, negatives = engine_inputs(B, T, K, neg)
+    positives, steps, per_position, per_query = engine_inputs(B, T, K, neg)
     z, c, w = make_leaves(B, T, C, H, K, device)
-    sampled = InfoNCEConfig(negatives="batch", num_negatives=N)
+    sampled = InfoNCEConfig(negatives="batch", num_negatives=N, share_negatives=True)
 
     def clear():
         for t in (z, c, w):
@@ -152,8 +164,10 @@ def runner(variant: str, args, device):
         if variant == "loop":
             loss = loop_loss(c, z, w, neg)[0]
         elif variant == "engine":
-            loss = engine_loss(c, z, w, positives, steps, negatives).loss
-        else:  # the engine drawing its own negatives (policy "batch"), as in training
+            loss = engine_loss(c, z, w, positives, steps, per_position).loss
+        elif variant == "engine/per-query":
+            loss = engine_loss(c, z, w, positives, steps, per_query, InfoNCEConfig()).loss
+        else:  # the engine drawing its own shared negatives (policy "batch"), as in training
             loss = engine_loss(c, z, w, positives, steps, None, sampled).loss
         loss.backward()
 
@@ -234,6 +248,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+VARIANTS = ("loop", "engine", "engine/per-query", "engine+sampler")
+
+
 def measure(args, echo=print) -> dict:
     """Check equality, time and measure every variant; print as it goes; return the figures."""
     torch.set_num_threads(args.threads)
@@ -247,23 +264,25 @@ def measure(args, echo=print) -> dict:
         echo("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     echo(f"loss: loop {ref:.6f}  engine {eng:.6f}  |diff| {diff:.2e}  (gradients equal too)")
     rows = {}
-    for variant in ("loop", "engine", "engine+sampler"):
+    for variant in VARIANTS:
         times = time_variant(variant, args, device)
         rss = rss_peak(variant, args) if device.type == "cpu" and not args.no_rss else None
         rows[variant] = (statistics.median(times), min(times), max(times), peak_memory_of(variant, args, device), rss)
-    echo(f"\n{'variant':<15} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9} {'RSS+ MiB':>9}")
+    echo(f"\n{'variant':<17} {'median s':>9} {'min s':>8} {'max s':>8} {'peak MiB':>9} {'RSS+ MiB':>9}")
     for variant, (med, lo, hi, peak, rss) in rows.items():
         rss_text = f"{rss / 2**20:9.1f}" if rss is not None else f"{'-':>9}"
-        echo(f"{variant:<15} {med:9.4f} {lo:8.4f} {hi:8.4f} {peak / 2**20:9.1f} {rss_text}")
+        echo(f"{variant:<17} {med:9.4f} {lo:8.4f} {hi:8.4f} {peak / 2**20:9.1f} {rss_text}")
     speed = rows["loop"][0] / rows["engine"][0]
     mem = rows["loop"][3] / max(rows["engine"][3], 1)
     echo(f"\nengine is {speed:.1f}x faster (median forward+backward) and uses {mem:.1f}x less peak memory")
+    per_query_speed = rows["loop"][0] / rows["engine/per-query"][0]
+    echo(f"(engine/per-query, the same negatives listed per query: {per_query_speed:.1f}x)")
     echo("(peak MiB: live tensor bytes from the profiler; RSS+ MiB: growth of the process's peak "
          "resident memory in a fresh process, a cross-check)")
-    echo("(engine+sampler: the engine drawing its own 128 negatives per query; timing only, "
+    echo("(engine+sampler: the engine drawing its own 128 negatives per position; timing only, "
          "its negatives differ from the loop's)")
     return {"loss_loop": ref, "loss_engine": eng, "loss_diff": diff, "speedup": speed, "memory_ratio": mem,
-            "rows": rows}
+            "per_query_speedup": per_query_speed, "rows": rows}
 
 
 def main() -> None:

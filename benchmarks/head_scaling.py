@@ -13,7 +13,10 @@ per query sampled from the whole key batch (policy ``batch``), forward and backw
 leaf tensors ``z (B, T, 512)`` and ``c (B, T, 256)`` (``T = 128``, ``K = 12``: the CPC
 audio size), with ``[loss] scoring = auto`` (the engine's choice); ``--dense-batches``
 adds rows forced to the dense product, for comparison (at batch 64 it is 412 GFLOP, so
-they stop at 16 by default).
+they stop at 16 by default). Both samplings are timed (``--sampling``): 128 negatives
+drawn for every query (``per_query``), and drawn once per window position and shared by
+its 12 steps (``shared``: ``[loss] share_negatives = true``, CPC_audio's way and the
+``cpc_librispeech`` recipe's setting).
 
 Targets (issue 13): the head's cost per window at batch 64 within 1.2x of that at batch 8;
 with negatives from a global batch of 64 held by 8 processes of batch 8, the per-process
@@ -44,9 +47,14 @@ import torch
 from measure import host, like_a_run, sync
 
 
-def head(args, batch: int, world: int, scoring: str, device: torch.device):
+#: The two samplings, as the table names them.
+SAMPLINGS = {"per_query": "per query", "shared": "shared by the K steps"}
+
+
+def head(args, batch: int, world: int, scoring: str, device: torch.device, shared: bool = False):
     """``step()`` running one forward+backward of the head for ``batch`` local items whose
-    keys are gathered from ``world`` ranks of ``batch`` items each."""
+    keys are gathered from ``world`` ranks of ``batch`` items each; ``shared``: the 12
+    steps of a position share their negatives."""
     from cpcframe.infonce import InfoNCEConfig, info_nce
     from cpcframe_sequence.critics import StepCriticConfig, build_step_critic
 
@@ -57,7 +65,7 @@ def head(args, batch: int, world: int, scoring: str, device: torch.device):
     others = (torch.randn((world - 1) * batch, T, C, generator=g) / C ** 0.25).to(device).requires_grad_()
     torch.manual_seed(0)
     critic = build_step_critic(StepCriticConfig(steps=args.steps), latent_dim=C, context_dim=H).to(device)
-    config = InfoNCEConfig(num_negatives=args.negatives, scoring=scoring)
+    config = InfoNCEConfig(num_negatives=args.negatives, scoring=scoring, share_negatives=shared)
     sampler = torch.Generator(device=device).manual_seed(1)
     groups = torch.arange(world * batch, device=device)
     local = _batch(z, groups[:batch])
@@ -92,6 +100,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--negatives", type=int, default=128)
+    p.add_argument("--sampling", default="per_query,shared",
+                   help="per_query: negatives drawn for every query; shared: once per position (comma list)")
     p.add_argument("--dense-batches", default="8,16",
                    help="local batches also timed with scoring = dense, for comparison (none: '')")
     p.add_argument("--warmup", type=int, default=1)
@@ -107,13 +117,19 @@ def measure(args, echo=print) -> dict:
         like_a_run()  # freed memory kept, as cpcframe run does (train.keep_freed_memory)
     device = torch.device(args.device)
     batches = [int(b) for b in args.batches.split(",")]
+    samplings = [s for s in args.sampling.split(",") if s]
+    unknown = set(samplings) - set(SAMPLINGS)
+    if unknown:
+        raise SystemExit(f"--sampling: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SAMPLINGS)}")
     variants = {}
-    for b in batches:
-        variants[("auto", b, 1)] = head(args, b, 1, "auto", device)
-    if args.world > 1:
-        variants[("auto", 8, args.world)] = head(args, 8, args.world, "auto", device)
-    for b in (int(b) for b in args.dense_batches.split(",") if b):
-        variants[("dense", b, 1)] = head(args, b, 1, "dense", device)
+    for sampling in samplings:
+        shared = sampling == "shared"
+        for b in batches:
+            variants[("auto", sampling, b, 1)] = head(args, b, 1, "auto", device, shared)
+        if args.world > 1:
+            variants[("auto", sampling, 8, args.world)] = head(args, 8, args.world, "auto", device, shared)
+        for b in (int(b) for b in args.dense_batches.split(",") if b):
+            variants[("dense", sampling, b, 1)] = head(args, b, 1, "dense", device, shared)
     times: dict[tuple, list[float]] = {v: [] for v in variants}
     for step in variants.values():
         for _ in range(args.warmup):
@@ -128,21 +144,26 @@ def measure(args, echo=print) -> dict:
     echo(f"CPC loss head (critic + engine, fwd+bwd), T={args.length} C={args.latent} H={args.hidden} "
          f"K={args.steps} N={args.negatives}, {args.repeats} interleaved repeats, "
          f"{'glibc malloc' if args.glibc_malloc else 'freed memory kept'}; host: {host(args.threads)}")
-    echo("| scoring | local batch | key items | median s | min s | ms per local window |")
-    echo("|---|---|---|---|---|---|")
+    echo("| scoring | negatives | local batch | key items | median s | min s | ms per local window |")
+    echo("|---|---|---|---|---|---|---|")
     per_window = {}
-    for (scoring, b, world), t in times.items():
+    for (scoring, sampling, b, world), t in times.items():
         med = statistics.median(t)
-        per_window[(scoring, b, world)] = med / b
-        echo(f"| {scoring} | {b} | {b * world} | {med:.3f} | {min(t):.3f} | {1000 * med / b:.1f} |")
-    out = {"per_window_s": {f"{s}/B{b}/W{w}": v for (s, b, w), v in per_window.items()}}
-    base, big = per_window[("auto", batches[0], 1)], per_window[("auto", batches[-1], 1)]
-    out["batch_ratio"] = big / base
-    echo(f"per-window cost at batch {batches[-1]} / batch {batches[0]}: {big / base:.2f}x (target <= 1.2x)")
-    if args.world > 1:
-        out["world_ratio"] = per_window[("auto", 8, args.world)] / per_window[("auto", 8, 1)]
-        echo(f"per-process cost with keys of {8 * args.world} items / local only: "
-             f"{out['world_ratio']:.2f}x (target <= 1.3x)")
+        per_window[(scoring, sampling, b, world)] = med / b
+        echo(f"| {scoring} | {SAMPLINGS[sampling]} | {b} | {b * world} | {med:.3f} | {min(t):.3f} | "
+             f"{1000 * med / b:.1f} |")
+    out = {"per_window_s": {f"{s}/{n}/B{b}/W{w}": v for (s, n, b, w), v in per_window.items()},
+           "batch_ratio": {}, "world_ratio": {}}
+    for sampling in samplings:
+        base, big = per_window[("auto", sampling, batches[0], 1)], per_window[("auto", sampling, batches[-1], 1)]
+        out["batch_ratio"][sampling] = big / base
+        echo(f"{SAMPLINGS[sampling]}: per-window cost at batch {batches[-1]} / batch {batches[0]}: "
+             f"{big / base:.2f}x (target <= 1.2x)")
+        if args.world > 1:
+            ratio = per_window[("auto", sampling, 8, args.world)] / per_window[("auto", sampling, 8, 1)]
+            out["world_ratio"][sampling] = ratio
+            echo(f"{SAMPLINGS[sampling]}: per-process cost with keys of {8 * args.world} items / local only: "
+                 f"{ratio:.2f}x (target <= 1.3x)")
     if args.world > 1:
         mib = 8 * args.world * args.length * args.latent * 4 / 2 ** 20
         echo(f"collectives (not timed): all-gather of the keys, {mib:.0f} MiB received per rank; "

@@ -14,8 +14,11 @@ One step = forward, loss, backward and an AdamW update, as the trainer does it. 
 variants share the encoder, the GRU and the optimizer; they differ in the loss head:
 
 * ``engine``: cpcframe's ``cpc_steps`` critic (one ``Linear(256, 12·512)`` for all ``W_k``)
-  and the InfoNCE engine (all steps, queries and 128 sampled negatives per query in batched
-  ops), plus the per-step metrics the trainer logs.
+  and the InfoNCE engine (all steps, queries and 128 sampled negatives in batched ops), plus
+  the per-step metrics the trainer logs. By default the negatives are drawn once per window
+  position and shared by its 12 steps (``[loss] share_negatives = true``, the
+  ``cpc_librispeech`` recipe's setting and the loop's way); ``--sampling per_query`` draws
+  128 for every query instead.
 * ``loop``: the public CPC_audio code's way (``CPCUnsupersivedCriterion``): negatives drawn
   on the device once per window position ``(b, t)`` and shared by the ``k``s, then a Python
   loop over ``k`` that concatenates positive and negatives into ``(B, 1+N, W, C)``, scores
@@ -113,7 +116,7 @@ def make_steps(args, device: torch.device):
     torch.manual_seed(0)
     model = engine_model(args).to(device)
     opt_e = adamw(model.parameters())
-    config = InfoNCEConfig(num_negatives=args.negatives)
+    config = InfoNCEConfig(num_negatives=args.negatives, share_negatives=args.sampling == "shared")
 
     def engine():
         with autocast():
@@ -168,9 +171,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256, help="GRU units")
     p.add_argument("--steps", type=int, default=12, help="K")
     p.add_argument("--negatives", type=int, default=128)
+    p.add_argument("--sampling", choices=("shared", "per_query"), default="shared",
+                   help="the engine's negatives: once per position, shared by its K steps (as the "
+                        "loop and the cpc_librispeech recipe draw them), or for every query")
     p.add_argument("--warmup", type=int, default=None, help="default: 1 on CPU, 5 on GPU")
     p.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 30 on GPU")
     return p
+
+
+SAMPLING_NAMES = {"shared": "negatives shared by the K steps", "per_query": "negatives per query"}
 
 
 def measure(args, echo=print) -> dict:
@@ -184,7 +193,8 @@ def measure(args, echo=print) -> dict:
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     echo(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
-         f"N={args.negatives}, {args.precision}, on {name}, torch {torch.__version__}")
+         f"N={args.negatives} (engine: {SAMPLING_NAMES[args.sampling]}), {args.precision}, on {name}, "
+         f"torch {torch.__version__}")
     steps = make_steps(args, device)
     rows, cpu_rows, mins = {}, {}, {}
     variants = ("shared", "engine", "loop")
