@@ -226,6 +226,9 @@ class Scores:
         negative_mask: ``(B, Q, C)`` bool, or ``None`` when every entry is a negative.
         used: the scores the penalty averages over (flat), or ``None`` without penalty.
         num_negatives: ``(B, Q)`` float, negatives of each query.
+        tied: ``(B, Q, P)`` bool, terms whose positive candidate is also listed among the
+            query's negatives (only given negatives can list it): a tie, never correct,
+            however the two scores were rounded by different kernels. ``None``: none.
     """
 
     positive: Tensor
@@ -233,6 +236,7 @@ class Scores:
     negative_mask: Tensor | None
     used: Tensor | None
     num_negatives: Tensor
+    tied: Tensor | None = None
 
 
 def score_matrix(c: Contrast, temperature: float) -> Tensor:
@@ -284,7 +288,10 @@ def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCECon
         positive, negative = picked[:, :, :P], picked[:, :, P:]
     penalised = config.score_penalty > 0
     used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
-    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=positive.device))
+    listed = negatives.reshape(B, -1, 1, M)  # (B, Q / group, 1, M): one row per group
+    tied = (terms.candidates.reshape(B, listed.shape[1], -1, 1) == listed).any(-1).view(B, Q, P)
+    return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=positive.device),
+                  tied)
 
 
 def mask_scores(scores: Tensor, terms: Terms, allowed: Tensor, penalised: bool, c: Contrast,
@@ -326,12 +333,14 @@ def nce_terms(scores: Scores, clip: float) -> tuple[Tensor, Tensor]:
 
     ``term_loss = logsumexp(s+, s-_1..s-_M) - s+`` after soft clipping; ``correct`` is
     ``s+ > max(s-)`` (strict) on the unclipped scores: clipping is monotonic, but a
-    float32 tanh saturates (to exactly ``c``) and would turn clear wins into ties.
+    float32 tanh saturates (to exactly ``c``) and would turn clear wins into ties. A
+    positive listed among its query's negatives (``scores.tied``) ties with itself.
     """
     positive, negative, mask = scores.positive, scores.negative, scores.negative_mask
     if mask is not None:
         negative = negative.masked_fill(~mask, NOT_A_NEGATIVE)
-    correct = (positive > negative.amax(dim=-1, keepdim=True)).to(positive.dtype)
+    wins = positive > negative.amax(dim=-1, keepdim=True)
+    correct = (wins & ~scores.tied if scores.tied is not None else wins).to(positive.dtype)
     if clip > 0:
         positive = clip * torch.tanh(positive / clip)
         negative = clip * torch.tanh(negative / clip)

@@ -238,3 +238,29 @@ def test_given_shared_negatives_are_validated():
     with pytest.raises(ValueError, match=r"negatives must be \(B=3, Q/G=8, M>0\) \(share_negatives: one row "
                                          r"per group of 3 queries\), got shape \(3, 24, 2\)"):
         info_nce(contrast, config, negatives=torch.zeros(B, Q, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("how", ["dense", "gathered"])
+@pytest.mark.parametrize("share", [False, True])
+def test_a_positive_listed_as_a_negative_is_a_tie_in_every_form(how, share):
+    """Given negatives may list a term's positive (CPC_audio's sampler can draw it): the
+    term ties with itself and is never correct, though the positives' kernel and the
+    grouped one round the two float32 scores differently (at D = 512 they differ in the
+    last bits for many of these terms)."""
+    g = torch.Generator().manual_seed(0)
+    B, T, K, D = 2, 40, 3, 512
+    keys = torch.randn(B, T, D, generator=g)
+    t = torch.arange(T).repeat_interleave(K)
+    target = t + torch.arange(K).repeat(T) + 1
+    positives = torch.where(target < T, target, -1)[:, None]
+    queries = torch.randn(B, T * K, D, generator=g) + 3 * keys[:, positives[:, 0].clamp(max=T - 1)]
+    contrast = Contrast(queries=queries.requires_grad_(), keys=keys.requires_grad_(), positives=positives,
+                        steps=torch.arange(K).repeat(T), step_names=("k1", "k2", "k3"), query_group=K)
+    # Every position's row lists the positives of its K queries, then random candidates.
+    rows = torch.randint(0, B * T, (B, T, K + 5), generator=g)
+    own = (torch.arange(B) * T)[:, None, None]
+    rows[:, :, :K] = own + positives.clamp(min=0).view(1, T, K)
+    config = InfoNCEConfig(num_negatives=1, scoring=how, share_negatives=share)
+    result = info_nce(contrast, config, negatives=rows if share else rows.repeat_interleave(K, dim=1))
+    assert result.terms_per_step.sum() > 100
+    assert result.accuracy_per_step.tolist() == [0.0] * K
