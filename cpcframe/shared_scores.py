@@ -17,7 +17,9 @@ chunk's ``(chunk, M, D)`` keys gathered into a buffer read from cache
 them would take 256 MiB at the CPC audio size, batch 8). The keys' gradient is the
 chunk's ``(chunk·M, D)`` row gradients added into the keys at their indices
 (``index_add_``). Per step the kernel moves each gathered element three times (two
-gathers, one scatter), at memory speed; its GEMMs do ``3·R·G·M·D`` multiply-adds.
+gathers, one scatter), at memory speed; its GEMMs do ``3·R·G·M·D`` multiply-adds. On a
+GPU, ``index_add_`` adds with atomics, so the keys' gradient is summed in no fixed order
+(equal to rounding from run to run), as the dense form's scatter is there.
 """
 
 from __future__ import annotations
