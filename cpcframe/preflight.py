@@ -10,7 +10,9 @@ and reads the critic's contrasts. It finds, as a located :class:`~cpcframe.Recip
 * prediction steps without a single target (4 steps ahead in a window of 3 latents),
   whose loss would be logged as 0 however long the run trains;
 * ``loss.num_negatives`` above the candidates a query has (sampling would repeat
-  them), or a negative policy that leaves a query none.
+  them), or a negative policy that leaves a query none;
+* ``loss.share_negatives`` with a critic whose contrasts have no query groups (it would
+  change nothing).
 
 ``cpcframe check --build`` and the trainer (before its first step) run it; both leave
 every random number generator as they found it, so resumed runs stay exact.
@@ -108,7 +110,7 @@ def check_model_on_views(recipe: Recipe, model: ContrastiveModel, view_sampler: 
             raise RecipeError([Problem(stage, f"{name!r} cannot run on a view of {views_name} of shape "
                                               f"{shapes}: {_first_line(exc)} (is the view smaller than "
                                               "the encoder's receptive field, or the model too deep for it?)")]) from None
-    problems: list[Problem] = []
+    problems: list[Problem] = _sharing_problems(recipe, contrasts)
     for contrast in contrasts:
         problems += _step_problems(contrast, views_name)
         problems += _negative_problems(recipe, contrast, world_size)
@@ -136,6 +138,16 @@ def _step_problems(contrast: Contrast, views_name: str) -> list[Problem]:
                                     "fewer steps, or cut longer views")]
 
 
+def _sharing_problems(recipe: Recipe, contrasts: list[Contrast]) -> list[Problem]:
+    """``loss.share_negatives`` where no contrast has a query group to share them."""
+    if not recipe.loss.share_negatives or any(c.query_group > 1 for c in contrasts):
+        return []
+    return [Problem("loss.share_negatives", f"has no effect: the contrasts of critic "
+                                            f"{recipe.model.critic.name!r} have no query groups "
+                                            "(Contrast.query_group = 1), so every query draws its own "
+                                            "negatives anyway; remove it")]
+
+
 def _negative_problems(recipe: Recipe, contrast: Contrast, world_size: int) -> list[Problem]:
     """``loss.num_negatives`` against the most candidates a query can have."""
     loss = recipe.loss
@@ -143,11 +155,13 @@ def _negative_problems(recipe: Recipe, contrast: Contrast, world_size: int) -> l
         return []
     items = recipe.data.batch_size * (world_size if recipe.train.gather_negatives else 1)
     locations = contrast.keys.shape[1]
-    valid = contrast.positives >= 0
+    valid = contrast.positives >= 0  # (Q, P)
+    if loss.share_negatives and contrast.query_group > 1:  # a group excludes all its positives
+        valid = valid.reshape(-1, contrast.query_group * valid.shape[1])
     with_target = valid.any(dim=1)
     if not bool(with_target.any()):
         return []
-    positives = int(valid.sum(dim=1)[with_target].min())  # the query with the fewest positives
+    positives = int(valid.sum(dim=1)[with_target].min())  # the query (or group) with the fewest positives
     pools = {"batch": items * locations - positives, "same_sequence": locations - positives,
              "other_sequences": (items - 1) * locations}
     if recipe.data.group_size:

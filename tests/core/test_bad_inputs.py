@@ -202,6 +202,8 @@ CASES = [
     ("run-window-shorter-than-receptive-field", _run("data.views.window=8"), ["model.encoder", "receptive field"]),
     ("run-steps-without-targets", _run("data.views.window=48", "model.critic.steps=4"), ["model.critic", "k4"]),
     ("run-num-negatives-above-candidates", _run("loss.num_negatives=100000"), ["loss.num_negatives"]),
+    ("run-share-negatives-without-sampling", _run("loss.share_negatives=true", "loss.num_negatives=0"),
+     ["loss", "num_negatives > 0"]),
     ("run-batch-larger-than-corpus", _run("data.batch_size=1000"), ["data.batch_size", "48"]),
     ("run-no-test-split", _run("data.dataset.has_test_split=false", "train.validate_every=1"), ["test split"]),
     # ---- cpcframe run: the run directory ------------------------------------------------

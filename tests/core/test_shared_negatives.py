@@ -264,3 +264,44 @@ def test_a_positive_listed_as_a_negative_is_a_tie_in_every_form(how, share):
     result = info_nce(contrast, config, negatives=rows if share else rows.repeat_interleave(K, dim=1))
     assert result.terms_per_step.sum() > 100
     assert result.accuracy_per_step.tolist() == [0.0] * K
+
+
+# ------------------------------------------------------------------ in a run
+
+def test_a_run_with_shared_negatives_trains_and_resumes_exactly(tmp_path, registry):
+    """The toy recipe (``cpc_steps``, K = 3) trained 4 steps with shared negatives, and the
+    same stopped at step 2 and resumed: equal final weights, and other losses than per-query
+    sampling gives."""
+    from cpcframe.config.loader import load_recipe
+    from cpcframe.runs import RunDir
+    from cpcframe.training.trainer import Trainer
+    from testpaths import TESTS
+
+    toy = TESTS / "core" / "toy_recipe.toml"
+
+    def train(out, *settings, resume=False):
+        recipe = load_recipe(toy, registry, ["train.checkpoint_every=2", *settings])
+        Trainer(recipe, registry, RunDir(tmp_path / out), resume=resume, progress=False).run()
+        return torch.load(tmp_path / out / "checkpoint.pt", weights_only=False)
+
+    whole = train("whole", "loss.share_negatives=true", "train.steps=4")
+    train("parts", "loss.share_negatives=true", "train.steps=2")
+    resumed = train("parts", "loss.share_negatives=true", "train.steps=4", resume=True)
+    alone = train("alone", "train.steps=4")
+    weights = [ck["model"] for ck in (whole, resumed, alone)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_share_negatives_with_a_critic_without_query_groups_is_a_located_error(registry):
+    from cpcframe.config.loader import load_recipe
+    from cpcframe.preflight import _sharing_problems
+    from testpaths import TESTS
+
+    recipe = load_recipe(TESTS / "core" / "toy_recipe.toml", registry, ["loss.share_negatives=true"])
+    contrast, _ = grouped("cpc")
+    assert _sharing_problems(recipe, [contrast]) == []
+    (problem,) = _sharing_problems(recipe, [attrs.evolve(contrast, query_group=1)])
+    assert problem.path == "loss.share_negatives" and "has no effect" in problem.message
+    assert _sharing_problems(attrs.evolve(recipe, loss=InfoNCEConfig(num_negatives=4)),
+                             [attrs.evolve(contrast, query_group=1)]) == []
