@@ -255,7 +255,7 @@ def score_matrix(c: Contrast, temperature: float) -> Tensor:
 
 
 def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCEConfig,
-                group: int = 1) -> Scores:
+                group: int = 1, given: bool = False) -> Scores:
     """The scores of each query's positives and of its ``M`` listed negatives, ``(B, Q, P + M)``
     in all, and nothing else.
 
@@ -263,9 +263,10 @@ def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCECon
     ``j·group .. j·group + group - 1``. Dense: one gather from the :func:`score_matrix`
     for positives and negatives (its backward scatters into one ``(B, Q, C)`` gradient
     instead of two); gathered: the ``P + M`` keys of each query, scored alone
-    (:func:`cpcframe.scoring.gathered_scores`), or with ``group > 1`` the positives so
-    and each group's ``M`` negatives by small GEMMs
-    (:func:`cpcframe.shared_scores.shared_negative_scores`).
+    (:func:`cpcframe.scoring.gathered_scores`); with ``group > 1``, the positives that
+    way and each group's ``M`` negatives by small GEMMs
+    (:func:`cpcframe.shared_scores.shared_negative_scores`). ``given``: the negatives
+    come from the caller and may list a positive (:attr:`Scores.tied`); sampled ones never do.
     """
     B, Q, D = c.queries.shape
     P, M = terms.candidates.shape[2], negatives.shape[2]
@@ -288,8 +289,10 @@ def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCECon
         positive, negative = picked[:, :, :P], picked[:, :, P:]
     penalised = config.score_penalty > 0
     used_scores = torch.cat([positive[terms.valid], negative[terms.active].reshape(-1)]) if penalised else None
-    listed = negatives.reshape(B, -1, 1, M)  # (B, Q / group, 1, M): one row per group
-    tied = (terms.candidates.reshape(B, listed.shape[1], -1, 1) == listed).any(-1).view(B, Q, P)
+    tied = None
+    if given:
+        listed = negatives.reshape(B, -1, 1, M)  # (B, Q / group, 1, M): one row per group
+        tied = (terms.candidates.reshape(B, listed.shape[1], -1, 1) == listed).any(-1).view(B, Q, P)
     return Scores(positive, negative, None, used_scores, torch.full((B, Q), float(M), device=positive.device),
                   tied)
 
@@ -411,7 +414,7 @@ def info_nce(contrast: Contrast, config: InfoNCEConfig = InfoNCEConfig(),
     terms = positive_terms(c)
     group = c.query_group if config.share_negatives else 1
     if negatives is not None:
-        scored = pick_scores(c, terms, check_given_negatives(negatives, c, group), config, group)
+        scored = pick_scores(c, terms, check_given_negatives(negatives, c, group), config, group, given=True)
     else:
         allowed = allowed_candidates(c, policy if policy is not None else builtin_policy(name), name)
         if config.num_negatives > 0:
