@@ -37,6 +37,11 @@ here, with ``g ≈ 2.5``: gathered only when ``C ≳ 65·U``). With negatives ga
 the global batch. Problems with fewer than :data:`MIN_DENSE_SCORES` dense scores keep the dense form: the gathered one's fixed costs
 (sorts, more kernels) outweigh what it saves there.
 
+With negatives shared by groups of ``G`` queries (``[loss] share_negatives``), the gathered
+form is :func:`cpcframe.shared_scores.shared_negative_scores`: each group's ``M`` keys are
+gathered once and scored by a small GEMM, ``U·D·(3·γ·SMALL_GEMM_PENALTY + SHARED_PASSES / G)``
+per query in the same units; the dense form gives each query its copy of the group's list.
+
 Both forms compute the same scores (float32 for half precision and under autocast,
 float64 for float64), so losses and gradients agree to rounding;
 ``tests/core/test_infonce.py`` checks both against the reference, ``tests/core/test_scoring.py``
