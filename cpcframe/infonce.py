@@ -186,12 +186,13 @@ def sampled_negatives(allowed: Tensor, terms: Terms, num: int,
     set, never one of its valid positives (:func:`cpcframe.negatives.sample_negatives`);
     with ``group > 1``, one draw for each run of ``group`` queries, never one of the run's
     valid positives."""
-    excluded, active = terms.excluded, terms.active
+    excluded, active, unit = terms.excluded, terms.active, "query"
     if group > 1:
         B, Q, P = excluded.shape
         excluded = excluded.reshape(B, Q // group, group * P)
         active = active.reshape(B, Q // group, group).any(-1)
-    return sample_negatives(allowed, excluded, num, generator, active=active)
+        unit = f"query group (of {group} queries)"
+    return sample_negatives(allowed, excluded, num, generator, active=active, unit=unit)
 
 
 def check_given_negatives(negatives: Tensor, c: Contrast, group: int = 1) -> Tensor:

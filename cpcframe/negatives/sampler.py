@@ -9,7 +9,7 @@ from torch import Tensor
 
 def sample_negatives(allowed: Tensor, excluded: Tensor, num: int,
                      generator: torch.Generator | None = None,
-                     active: Tensor | None = None) -> Tensor:
+                     active: Tensor | None = None, unit: str = "query") -> Tensor:
     """Draw ``num`` negatives per query, uniformly (with replacement) from its allowed set.
 
     Args:
@@ -21,6 +21,7 @@ def sample_negatives(allowed: Tensor, excluded: Tensor, num: int,
             RNG state replays the same negatives).
         active: ``(B, Q)`` bool, queries whose result is used; only these must have
             something to draw from.
+        unit: what a row ``q`` is, in errors (``"query group"`` when queries share draws).
 
     Returns:
         ``(B, Q, num)`` long candidate indices, never an excluded one.
@@ -54,7 +55,7 @@ def sample_negatives(allowed: Tensor, excluded: Tensor, num: int,
     empty = available <= 0 if active is None else (available <= 0) & active
     if bool(empty.any()):
         b, q = empty.nonzero()[0].tolist()
-        raise ValueError(f"no negatives left to sample for item {b}, query {q}: the policy "
+        raise ValueError(f"no negatives left to sample for item {b}, {unit} {q}: the policy "
                          f"allows {int(count[b])} candidates and {int(num_ex[b, q])} are positives")
     available = available.clamp(min=1)[..., None]
     r = (torch.rand(B, Q, num, device=device, generator=generator) * available).long()

@@ -305,3 +305,18 @@ def test_share_negatives_with_a_critic_without_query_groups_is_a_located_error(r
     assert problem.path == "loss.share_negatives" and "has no effect" in problem.message
     assert _sharing_problems(attrs.evolve(recipe, loss=InfoNCEConfig(num_negatives=4)),
                              [attrs.evolve(contrast, query_group=1)]) == []
+
+
+def test_a_group_left_without_negatives_is_named_in_the_error():
+    """``same_sequence`` on 4 locations, a group of 3 queries with positives 1, 2, 3 and
+    no other candidate but 0 ... which is masked: nothing is left to draw."""
+    positives = torch.tensor([[1], [2], [3]])
+    key_mask = torch.tensor([[False, True, True, True]])
+    contrast = Contrast(queries=torch.randn(1, 3, 4), keys=torch.randn(1, 4, 4), positives=positives,
+                        steps=torch.arange(3), step_names=("a", "b", "c"), key_mask=key_mask, query_group=3)
+    config = InfoNCEConfig(negatives="same_sequence", num_negatives=2, share_negatives=True)
+    with pytest.raises(ValueError, match=r"item 0, query group \(of 3 queries\) 0: the policy allows 3 "
+                                         r"candidates and 3 are positives"):
+        info_nce(contrast, config)
+    # Each query alone still has two candidates to draw from.
+    assert torch.isfinite(info_nce(contrast, attrs.evolve(config, share_negatives=False)).loss)
