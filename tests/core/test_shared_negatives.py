@@ -320,3 +320,29 @@ def test_a_group_left_without_negatives_is_named_in_the_error():
         info_nce(contrast, config)
     # Each query alone still has two candidates to draw from.
     assert torch.isfinite(info_nce(contrast, attrs.evolve(config, share_negatives=False)).loss)
+
+
+def test_shared_kernel_at_the_real_chunk_size_agrees_with_dense_in_float32():
+    """CPC-audio-like widths (D = 512, 128 negatives, K = 12) with the module's own chunk
+    size: 64 groups make two chunks and a bit; the grouped form agrees with the dense
+    product to float32 rounding."""
+    g = torch.Generator().manual_seed(0)
+    B, T, K, D, M = 2, 36, 12, 512, 128
+    assert B * T > shared_scores.groups_per_chunk(M, D, 4) * 2
+    keys = torch.randn(B, T, D, generator=g) / D ** 0.25
+    t = torch.arange(T).repeat_interleave(K)
+    target = t + torch.arange(K).repeat(T) + 1
+    positives = torch.where(target < T, target, -1)[:, None]
+    queries = torch.randn(B, T * K, D, generator=g) / D ** 0.25
+    out = {}
+    for how in ("dense", "gathered"):
+        contrast = Contrast(queries=queries.clone().requires_grad_(), keys=keys.clone().requires_grad_(),
+                            positives=positives, steps=torch.arange(K).repeat(T),
+                            step_names=tuple(f"k{k}" for k in range(1, K + 1)), query_group=K)
+        config = InfoNCEConfig(num_negatives=M, scoring=how, share_negatives=True)
+        result = info_nce(contrast, config, generator=torch.Generator().manual_seed(1))
+        result.loss.backward()
+        out[how] = (result.loss.item(), contrast.queries.grad, contrast.keys.grad)
+    assert out["gathered"][0] == pytest.approx(out["dense"][0], rel=1e-6)
+    for a, b in zip(out["gathered"][1:], out["dense"][1:]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
