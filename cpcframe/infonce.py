@@ -275,10 +275,13 @@ def pick_scores(c: Contrast, terms: Terms, negatives: Tensor, config: InfoNCECon
     how = scoring.choose(config.scoring, queries=B * Q, candidates=C, used=P + M, dim=D,
                          device=c.queries.device, group=group)
     if how == "gathered" and group > 1:
-        keys = c.keys.reshape(C, D)
-        positive = scoring.gathered_scores(c.queries, keys, terms.candidates, config.temperature)
-        negative = shared_negative_scores(c.queries.reshape(B, Q // group, group, D), keys, negatives,
-                                          config.temperature).view(B, Q, M)
+        # Positives are locations of the query's own item: scored against the local items'
+        # keys only, a table that stays in cache however many processes' keys were gathered.
+        L, first = c.keys.shape[1], c.item_offset
+        local = c.keys[first:first + B].reshape(B * L, D)
+        positive = scoring.gathered_scores(c.queries, local, terms.candidates - first * L, config.temperature)
+        negative = shared_negative_scores(c.queries.reshape(B, Q // group, group, D), c.keys.reshape(C, D),
+                                          negatives, config.temperature).view(B, Q, M)
     else:
         if group > 1:
             negatives = negatives.repeat_interleave(group, dim=1)  # (B, Q, M): each query's copy

@@ -346,3 +346,15 @@ def test_shared_kernel_at_the_real_chunk_size_agrees_with_dense_in_float32():
     assert out["gathered"][0] == pytest.approx(out["dense"][0], rel=1e-6)
     for a, b in zip(out["gathered"][1:], out["dense"][1:]):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_shared_form_scores_positives_against_the_local_keys_only(monkeypatch):
+    """After a gather (7 key items, local ones at 2..4) the positives, always locations of
+    the query's own item, are scored against the 3 local items' keys, not all 7."""
+    tables = []
+    real = scoring.gathered_scores
+    monkeypatch.setattr(scoring, "gathered_scores", lambda q, keys, *a: tables.append(keys.shape[0]) or real(q, keys, *a))
+    contrast, group = grouped("generic-all")
+    config = InfoNCEConfig(num_negatives=SAMPLED, scoring="gathered", share_negatives=True)
+    info_nce(contrast, config, generator=torch.Generator().manual_seed(0))
+    assert contrast.item_offset == 2 and tables == [3 * contrast.keys.shape[1]]
