@@ -44,11 +44,7 @@ import time
 import attrs
 import torch
 
-from measure import host, like_a_run, sync
-
-
-#: The two samplings, as the table names them.
-SAMPLINGS = {"per_query": "per query", "shared": "shared by the K steps"}
+from measure import SAMPLINGS, host, like_a_run, sync
 
 
 def head(args, batch: int, world: int, scoring: str, device: torch.device, shared: bool = False):
@@ -144,7 +140,7 @@ def measure(args, echo=print) -> dict:
     echo(f"CPC loss head (critic + engine, fwd+bwd), T={args.length} C={args.latent} H={args.hidden} "
          f"K={args.steps} N={args.negatives}, {args.repeats} interleaved repeats, "
          f"{'glibc malloc' if args.glibc_malloc else 'freed memory kept'}; host: {host(args.threads)}")
-    echo("| scoring | negatives | local batch | key items | median s | min s | ms per local window |")
+    echo("| scoring | sampling | local batch | key items | median s | min s | ms per local window |")
     echo("|---|---|---|---|---|---|---|")
     per_window = {}
     for (scoring, sampling, b, world), t in times.items():

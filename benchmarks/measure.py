@@ -14,6 +14,10 @@ from pathlib import Path
 
 import torch
 
+#: The engine's two samplings of negatives, as the CPC benchmarks name them:
+#: ``[loss] share_negatives = false`` and ``true``.
+SAMPLINGS = {"per_query": "negatives per query", "shared": "negatives shared by the K steps"}
+
 
 def like_a_run() -> str:
     """Set this process up as ``cpcframe run`` sets its own: glibc's malloc keeps freed

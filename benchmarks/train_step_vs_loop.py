@@ -40,7 +40,7 @@ import sys
 import torch
 from torch import Tensor, nn
 
-from measure import like_a_run, time_steps
+from measure import SAMPLINGS, like_a_run, time_steps
 
 
 def audio_encoder(conv_backend: str = "auto") -> nn.Module:
@@ -171,15 +171,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=256, help="GRU units")
     p.add_argument("--steps", type=int, default=12, help="K")
     p.add_argument("--negatives", type=int, default=128)
-    p.add_argument("--sampling", choices=("shared", "per_query"), default="shared",
+    p.add_argument("--sampling", choices=tuple(SAMPLINGS), default="shared",
                    help="the engine's negatives: once per position, shared by its K steps (as the "
                         "loop and the cpc_librispeech recipe draw them), or for every query")
     p.add_argument("--warmup", type=int, default=None, help="default: 1 on CPU, 5 on GPU")
     p.add_argument("--repeats", type=int, default=None, help="default: 3 on CPU, 30 on GPU")
     return p
-
-
-SAMPLING_NAMES = {"shared": "negatives shared by the K steps", "per_query": "negatives per query"}
 
 
 def measure(args, echo=print) -> dict:
@@ -193,7 +190,7 @@ def measure(args, echo=print) -> dict:
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     echo(f"size: B={args.batch} window={args.window} C=512 H={args.hidden} K={args.steps} "
-         f"N={args.negatives} (engine: {SAMPLING_NAMES[args.sampling]}), {args.precision}, on {name}, "
+         f"N={args.negatives} (engine: {SAMPLINGS[args.sampling]}), {args.precision}, on {name}, "
          f"torch {torch.__version__}")
     steps = make_steps(args, device)
     rows, cpu_rows, mins = {}, {}, {}

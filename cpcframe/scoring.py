@@ -87,7 +87,7 @@ def prefers_gathered(*, queries: int, candidates: int, used: int, dim: int, devi
     (``C``) candidates of ``dim`` (``D``) features on ``device`` (the module docstring's
     model); ``group > 1``: runs of ``group`` queries share their negatives and the
     gathered form is :func:`cpcframe.shared_scores.shared_negative_scores`, costing
-    ``U·D·(3·D·γ·SMALL_GEMM_PENALTY / D + SHARED_PASSES / G)`` per query."""
+    ``U·D·(3·γ·SMALL_GEMM_PENALTY + SHARED_PASSES / G)`` per query."""
     gemm = GEMM_COST.get(device.type)
     if gemm is None or used >= candidates or queries * candidates < MIN_DENSE_SCORES:
         return False
