@@ -74,8 +74,8 @@ class TrainSection:
         channels_last: use channels-last memory format (image encoders).
         threads: CPU threads per process for PyTorch's operators (``torch.set_num_threads``),
             for training and for ``cpcframe probe`` and ``embed`` of the run; 0 = the free
-            cores (cores minus the load average, at least 1; ``OMP_NUM_THREADS`` when set),
-            see :mod:`cpcframe.threads`. On a CPU shared with other jobs, more threads than
+            cores of the CPUs the process may use, at least 1, measured at start and
+            followed during a run (``OMP_NUM_THREADS`` when set), see :mod:`cpcframe.threads`. On a CPU shared with other jobs, more threads than
             free cores oversubscribe it (measured: 2 threads cost ~6x the CPU of 1 per step).
         keep_freed_memory: keep freed memory in the process for the next step instead of
             handing large blocks back to the system (glibc's malloc; off elsewhere): a step

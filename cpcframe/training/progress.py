@@ -62,7 +62,7 @@ class Progress:
             self.log.append(record)
         warning = self.watch.observe(step, means) if self.watch is not None else None
         if warning and self.dist.is_main:
-            self._warn(f"cpcframe: warning: {warning}")
+            self.note(f"cpcframe: warning: {warning}")
         if self.bar is not None:
             shown = {"loss": f"{means['loss']:.3f}", "acc": f"{means['acc']:.3f}"}
             if latest_val:
@@ -74,7 +74,8 @@ class Progress:
         self.window_start = now
         return means
 
-    def _warn(self, text: str) -> None:
+    def note(self, text: str) -> None:
+        """A line for the user, on stderr (above the bar when there is one)."""
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
         else:

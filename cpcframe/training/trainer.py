@@ -65,7 +65,7 @@ from cpcframe.training.resume import (Change, apply_optimizer_settings, check_ch
                                       misfit_error, recipe_changes)
 from cpcframe.training.skips import SkipLog
 from cpcframe.training.state import TrainState, create_train_state
-from cpcframe.threads import apply_threads
+from cpcframe.threads import apply_threads, available_cores, follower_for
 from cpcframe.stopping import StopRequest, StopSignal, active_stop_request
 from cpcframe.training.validation import Validator
 
@@ -377,6 +377,11 @@ class Trainer:
         latest_val: dict[str, float] = {}
         resumed_at = self.step
         watch = LearningWatch(r.train.plateau_steps, r.loss.num_negatives, start_step=self.step)
+        follower = follower_for(r.train.threads)  # train.threads = 0: the free cores, followed
+        if self.dist.is_main and self.device.type == "cpu":
+            following = ", following the free cores" if follower is not None else ""
+            print(f"cpcframe: training with {torch.get_num_threads()} CPU thread(s) of "
+                  f"{available_cores()} core(s){following}", file=sys.stderr)
         started = self._loop_started = time.perf_counter()
         # Ctrl-C / SIGTERM: finish the step, checkpoint, stop (the final save included).
         with self.stop.deferred("training"):
@@ -387,6 +392,10 @@ class Trainer:
                     for batch in batches:
                         self.skips.add_all(getattr(batch, "skips", ()))
                         progress.add(self.train_step(batch))
+                        changed = follower.poll() if follower is not None else None
+                        if changed is not None and self.dist.is_main:
+                            progress.note(f"cpcframe: {changed} CPU thread(s) from step {self.step}: "
+                                          "other processes' use of the cores changed")
                         due = self.validator is not None and (self.step % r.train.validate_every == 0
                                                               or self.step == total)
                         validated = self.validate() if due else {}
