@@ -143,29 +143,45 @@ MIN_ENTRIES_PER_KEY = 16
 def _keys_gradient(queries: Tensor, num_keys: int, index: Tensor, grad: Tensor) -> Tensor:
     """``grad_k[c] = Σ_{(r, u): index[r, u] = c} grad[r, u] · queries[r]``, ``(C, D)``.
 
-    One bag of query rows per candidate (``embedding_bag`` over the entries sorted by
-    candidate), block by block of queries: a candidate's rows are spread over all queries,
-    and summing them from the whole ``(R, D)`` queries at once reads each row from memory
-    again (4.5x slower at ``R = 49k, D = 512`` on the 2-core EPYC). Indices are int32 when
-    they fit (a cheaper sort).
+    Block by block of queries: a candidate's rows are spread over all queries, and summing
+    them from the whole ``(R, D)`` queries at once reads each row from memory again (4.5x
+    slower at ``R = 49k, D = 512`` on the 2-core EPYC). Each block's entries, sorted by
+    candidate, are a ``(C, block)`` CSR matrix of the gradients, multiplied into the keys'
+    gradient in place on the CPU (``addmm_``); elsewhere one bag of query rows per
+    candidate (``embedding_bag``) gives the block's ``(C, D)`` part, added to the sum. The
+    in-place product writes no part: on the 2-core Xeon, per window, 10.9 against 7.9 ms
+    at batch 64 and 10.2 against 7.5 for a rank with the keys of 64 items (7.2 against 6.8
+    at batch 8), equal to the last bit. Indices are int32 when they fit (a cheaper sort).
     """
     R, U = index.shape
     D = queries.shape[1]
     small = torch.int32 if max(num_keys, R * U) < 2**31 else torch.long
     base = max(1, BLOCK_BYTES // (D * queries.element_size()))
     block = max(base, min(4 * base, -(-MIN_ENTRIES_PER_KEY * num_keys // U)))
-    out = None
+    in_place = queries.device.type == "cpu"
+    out = queries.new_zeros(num_keys, D) if in_place or R == 0 else None
     for start in range(0, R, block):
-        flat = index[start:start + block].reshape(-1).to(small)
-        order = torch.argsort(flat, stable=True)  # entries grouped by candidate
+        stop = min(R, start + block)
+        flat = index[start:stop].reshape(-1).to(small)
+        order = torch.argsort(flat, stable=True)  # entries grouped by candidate, queries in order
         counts = torch.bincount(flat, minlength=num_keys)
-        offsets = (counts.cumsum(0) - counts).to(small)
         rows = torch.div(order, U, rounding_mode="floor").to(small)  # each entry's query in the block
-        weights = grad[start:start + block].reshape(-1)[order]
-        part = F.embedding_bag(rows, queries[start:start + block], offsets, per_sample_weights=weights,
+        weights = grad[start:stop].reshape(-1)[order]
+        if in_place:
+            crow = torch.zeros(num_keys + 1, dtype=small, device=index.device)
+            crow[1:] = counts.cumsum(0)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                entries = torch.sparse_csr_tensor(crow, rows, weights, (num_keys, stop - start),
+                                                  check_invariants=False)  # valid by construction
+            # (c: candidate, r: query of the block) x (r, d: feature), summed into (c, d)
+            out.addmm_(entries, queries[start:stop])
+            continue
+        offsets = (counts.cumsum(0) - counts).to(small)
+        part = F.embedding_bag(rows, queries[start:stop], offsets, per_sample_weights=weights,
                                mode="sum")  # (C, D); empty bags give zeros
         out = part if out is None else out.add_(part)
-    return out if out is not None else queries.new_zeros(num_keys, D)
+    return out
 
 
 class _GatheredScores(torch.autograd.Function):
@@ -173,9 +189,10 @@ class _GatheredScores(torch.autograd.Function):
 
     No ``(R, U, D)`` tensor of gathered keys is formed: the forward pass is a sampled
     dense-dense product (SDDMM, ``torch.sparse.sampled_addmm``) at the ``(row, candidate)``
-    pairs (on the CPU the index itself, elsewhere its distinct sorted pairs); the backward pass sums weighted rows with
-    ``embedding_bag`` (the queries' gradient: bags of each row's candidates; the keys'
-    gradient: bags of each candidate's rows, :func:`_keys_gradient`).
+    pairs (on the CPU the index itself, elsewhere its distinct sorted pairs); the backward
+    pass sums weighted rows: the queries' gradient with ``embedding_bag`` (bags of each
+    row's candidates) or, key block by key block, CSR products; the keys' gradient by
+    candidate, block by block of queries (:func:`_keys_gradient`).
     """
 
     @staticmethod

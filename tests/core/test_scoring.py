@@ -94,22 +94,24 @@ def test_gathered_keys_gradient_summed_block_by_block(monkeypatch, block_bytes):
 @pytest.mark.parametrize("min_entries, blocks", [(0, 96), (16, 24)])
 def test_keys_gradient_blocks_grow_with_the_candidates(monkeypatch, min_entries, blocks):
     """Blocks of 1 query row grow to 4 (the cap, 4x the base) when each must hold 16
-    entries per candidate (128 candidates, 8 entries per row): 24 partial sums instead of
-    96 for the 96 queries, and the dense product's gradients either way."""
-    import torch.nn.functional as F
-
+    entries per candidate (128 candidates, 8 entries per row): 24 products into the keys'
+    gradient instead of 96 for the 96 queries, and the dense product's gradients either way."""
     import cpcframe.scoring
 
     monkeypatch.setattr(cpcframe.scoring, "BLOCK_BYTES", 32 * 8)
     monkeypatch.setattr(cpcframe.scoring, "MIN_ENTRIES_PER_KEY", min_entries)
-    calls = []
-    real = F.embedding_bag
-    monkeypatch.setattr(F, "embedding_bag", lambda *a, **k: calls.append(a[1].shape[0]) or real(*a, **k))
+    sizes = []
+    real = torch.sparse_csr_tensor
+    monkeypatch.setattr(torch, "sparse_csr_tensor", lambda *a, **k: sizes.append(a[3]) or real(*a, **k))
     contrast = larger()
     B, Q, _ = contrast.queries.shape
     negatives = torch.randint(0, 8 * 16, (B, Q, 6), generator=torch.Generator().manual_seed(2))
     both = scored_both_ways(larger, InfoNCEConfig(clip=2.0), negatives=negatives)
-    assert len(calls) == blocks + 1  # the blocks of the keys' gradient, and the queries' one
+    # The forward pass's pattern is (B·Q, C); each block of the keys' gradient is (C, rows).
+    (queries, C), *blocks_made = sizes
+    assert queries == B * Q
+    block_rows = [rows for keys, rows in blocks_made if keys == C]
+    assert len(block_rows) == blocks and sum(block_rows) == B * Q, sizes
     for a, b in zip(both["gathered"][1:], both["dense"][1:]):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
