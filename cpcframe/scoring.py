@@ -151,7 +151,8 @@ def _keys_gradient(queries: Tensor, num_keys: int, index: Tensor, grad: Tensor) 
     candidate (``embedding_bag``) gives the block's ``(C, D)`` part, added to the sum. The
     in-place product writes no part: on the 2-core Xeon, per window, 10.9 against 7.9 ms
     at batch 64 and 10.2 against 7.5 for a rank with the keys of 64 items (7.2 against 6.8
-    at batch 8), equal to the last bit. Indices are int32 when they fit (a cheaper sort).
+    at batch 8), equal to the last bit. Indices are int32 when they fit, and the sort's
+    keys int16 (cheaper sorts).
     """
     R, U = index.shape
     D = queries.shape[1]
@@ -159,10 +160,13 @@ def _keys_gradient(queries: Tensor, num_keys: int, index: Tensor, grad: Tensor) 
     base = max(1, BLOCK_BYTES // (D * queries.element_size()))
     block = max(base, min(4 * base, -(-MIN_ENTRIES_PER_KEY * num_keys // U)))
     in_place = queries.device.type == "cpu"
+    # The sort's keys: int16 where the candidates fit (on the CPU, a block's sort costs 0.7
+    # against 1.2 ms in int32 for 131k entries; 0.7-1 ms less per window on the Xeon).
+    key_dtype = torch.int16 if in_place and num_keys <= 2**15 else small
     out = queries.new_zeros(num_keys, D) if in_place or R == 0 else None
     for start in range(0, R, block):
         stop = min(R, start + block)
-        flat = index[start:stop].reshape(-1).to(small)
+        flat = index[start:stop].reshape(-1).to(key_dtype)
         order = torch.argsort(flat, stable=True)  # entries grouped by candidate, queries in order
         counts = torch.bincount(flat, minlength=num_keys)
         rows = torch.div(order, U, rounding_mode="floor").to(small)  # each entry's query in the block

@@ -116,6 +116,25 @@ def test_keys_gradient_blocks_grow_with_the_candidates(monkeypatch, min_entries,
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("num_keys", [100, 2**15, 2**15 + 1, 40000])
+def test_keys_gradient_equals_a_plain_scatter(num_keys, monkeypatch):
+    """Each candidate's weighted query rows, summed: against ``index_add_`` in float64 for
+    sort keys of int16 (candidates up to 2**15) and of int32, with blocks of 5 queries
+    (repeated candidates within a query included)."""
+    monkeypatch.setattr(scoring, "BLOCK_BYTES", 5 * 8 * 8)
+    g = torch.Generator().manual_seed(3)
+    R, U, D = 23, 9, 8
+    queries = torch.randn(R, D, dtype=torch.float64, generator=g)
+    index = torch.randint(0, num_keys, (R, U), generator=g)
+    index[:, 1] = index[:, 0]
+    index[0, 2] = num_keys - 1
+    grad = torch.randn(R, U, dtype=torch.float64, generator=g)
+    expected = torch.zeros(num_keys, D, dtype=torch.float64)
+    expected.index_add_(0, index.reshape(-1), (grad[:, :, None] * queries[:, None, :]).reshape(-1, D))
+    got = scoring._keys_gradient(queries, num_keys, index, grad)
+    torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
 def test_gathered_scoring_under_bf16_autocast_scores_in_float32():
     config = InfoNCEConfig(negatives="batch", num_negatives=40, clip=3.0)
     exact = scored_both_ways(lambda: larger(torch.float32), config)
