@@ -140,6 +140,11 @@ def test_an_item_file_naming_utterances_without_audio_is_a_user_error(run_dir, t
     assert "names 1 utterance(s) that have no audio, so no features" in err and "999-1-0001" in err
 
 
+def test_audio_without_an_item_file_is_a_user_error(run_dir, tmp_path, capfd):
+    err = refused(["abx", str(run_dir), "--audio", str(tmp_path)], capfd)
+    assert f"ABX audio (--audio {tmp_path}) is the audio an item file names: give the item file too" in err
+
+
 def test_a_corpus_without_phone_labels_is_a_user_error(run_dir, capfd):
     audio = next((run_dir.parent / "cache" / "synthetic_speech").glob("corpus-*")) / "audio"
     err = refused(["abx", str(run_dir), "--set", f'data.dataset={{ name = "librispeech", root = "{audio}" }}'], capfd)

@@ -145,6 +145,10 @@ class AbxProbe(Probe):
 
     # ---- what is compared ------------------------------------------------------------
     def corpus(self, harness: ProbeHarness) -> Corpus:
+        if self.config.audio and not self.config.items:  # a bare folder has no phone labels
+            raise UserError(f"ABX audio (--audio {self.config.audio}) is the audio an item file names: "
+                            "give the item file too (--items FILE.item), or leave audio out to score "
+                            "the run's dataset with its phone labels")
         if self.config.audio:  # read at the rate the run's view sampler reads files
             rate = int(getattr(getattr(harness.view_sampler(), "config", None), "sample_rate", 16000) or 16000)
             return folder_corpus(self.config.audio, rate)
