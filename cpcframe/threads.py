@@ -9,10 +9,12 @@ issue 17 measured about 6x the CPU on a machine shared by several jobs.
 
 So ``train.threads = 0`` (the default) takes the cores that are free, and follows them:
 
-* **The cores this process may use** (:func:`available_cores`): its CPU affinity (what
-  ``taskset``, a cpuset or a cluster scheduler such as SLURM gave it), capped by a cgroup
-  CPU quota (``docker --cpus``, a Kubernetes CPU limit), whose cores are the process's
-  share whatever the rest of the host does.
+* **The cores this process may use** (:func:`available_cores`): the physical cores of its
+  CPU affinity (what ``taskset``, a cpuset or a cluster scheduler such as SLURM gave it),
+  capped by a cgroup CPU quota (``docker --cpus``, a Kubernetes CPU limit), whose cores
+  are the process's share whatever the rest of the host does. Physical, as PyTorch's own
+  default counts them: the two hardware threads of a core share its vector units, and
+  the step is GEMMs (measured only where there is no SMT: this 2-core Xeon and EPYC).
 * **Free** (:func:`free_cores`): of those CPUs, the time other processes kept busy,
   read from ``/proc/stat`` over a short sample (:data:`SAMPLE_SECONDS`), this process's
   own CPU time taken out. Only where that file is missing (not Linux) the 1-minute load
@@ -45,6 +47,7 @@ SAMPLE_SECONDS = 0.2
 FOLLOW_SECONDS = 30.0
 
 PROC_STAT = Path("/proc/stat")
+SYS_CPUS = Path("/sys/devices/system/cpu")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
 
@@ -55,6 +58,22 @@ def allowed_cpus() -> list[int]:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return list(range(os.cpu_count() or 1))
+
+
+def physical_cores(cpus: Sequence[int], root: Path | None = None) -> int | None:
+    """Distinct physical cores among ``cpus`` (sysfs topology: package and core id, so the
+    hardware threads of one core count once), or ``None`` where the topology cannot be read.
+    ``root`` defaults to :data:`SYS_CPUS`."""
+    root = SYS_CPUS if root is None else root
+    cores = set()
+    for n in cpus:
+        topology = root / f"cpu{n}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return None
+    return len(cores) or None
 
 
 def cpu_quota(root: Path | None = None, self_cgroup: Path | None = None) -> float | None:
@@ -101,10 +120,16 @@ def _folder_quota(folder: Path, *, v2: bool) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
+def _affinity_cores() -> int:
+    """Physical cores of the affinity's CPUs (all its CPUs where the topology is unknown)."""
+    cpus = allowed_cpus()
+    return physical_cores(cpus) or len(cpus)
+
+
 def available_cores() -> int:
-    """Cores this process may use: its affinity's CPUs, at most its cgroup quota's
-    (whole cores, at least 1)."""
-    cores = len(allowed_cpus())
+    """Cores this process may use: the physical cores of its affinity's CPUs, at most its
+    cgroup quota's (whole cores, at least 1)."""
+    cores = _affinity_cores()
     quota = cpu_quota()
     return max(1, min(cores, int(quota))) if quota is not None else max(1, cores)
 
@@ -113,7 +138,7 @@ def _quota_limited() -> bool:
     """Whether a cgroup quota, not the affinity, sets :func:`available_cores`: that share
     is this process's whatever the host's other CPUs do, so nothing is measured."""
     quota = cpu_quota()
-    return quota is not None and int(quota) < len(allowed_cpus())
+    return quota is not None and int(quota) < _affinity_cores()
 
 
 def cpu_ticks(cpus: Sequence[int], path: Path | None = None) -> tuple[int, int, int] | None:

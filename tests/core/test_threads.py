@@ -116,6 +116,7 @@ def test_cgroup_quotas_v2_and_v1(tmp_path):
 
 def test_available_cores_are_the_affinity_capped_by_the_quota(monkeypatch):
     monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1, 2, 3])
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus: None)  # topology unknown
     monkeypatch.setattr(threads, "cpu_quota", lambda: None)
     assert threads.available_cores() == 4
     monkeypatch.setattr(threads, "cpu_quota", lambda: 2.5)
@@ -124,11 +125,31 @@ def test_available_cores_are_the_affinity_capped_by_the_quota(monkeypatch):
     assert threads.available_cores() == 1
     monkeypatch.setattr(threads, "cpu_quota", lambda: 16.0)
     assert threads.available_cores() == 4
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus: 2)  # two cores of 2 threads each
+    assert threads.available_cores() == 2
+    monkeypatch.setattr(threads, "cpu_quota", lambda: None)
+    assert threads.available_cores() == 2
+
+
+def test_hardware_threads_of_one_core_count_once(tmp_path):
+    def cpu(n, package, core):
+        topology = tmp_path / f"cpu{n}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text(f"{package}\n")
+        (topology / "core_id").write_text(f"{core}\n")
+
+    for n, package, core in [(0, 0, 0), (1, 0, 1), (2, 0, 0), (3, 0, 1), (4, 1, 0), (5, 1, 0)]:
+        cpu(n, package, core)  # cpu2, cpu3 and cpu5 are the second threads of cores
+    assert threads.physical_cores([0, 1, 2, 3, 4, 5], tmp_path) == 3
+    assert threads.physical_cores([0, 2], tmp_path) == 1
+    assert threads.physical_cores([1, 4], tmp_path) == 2  # core 0 of two packages: two cores
+    assert threads.physical_cores([0, 9], tmp_path) is None  # cpu9's topology cannot be read
 
 
 def test_default_takes_the_free_cores_measured_now(monkeypatch, tmp_path):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1])
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus: None)
     monkeypatch.setattr(threads, "cpu_quota", lambda: None)
     monkeypatch.setattr(threads, "SAMPLE_SECONDS", 0.0)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 1.0, 1.0))  # lagging: not read
@@ -147,6 +168,7 @@ def test_load_average_only_where_cpu_times_cannot_be_read(monkeypatch, tmp_path)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "PROC_STAT", tmp_path / "missing")
     monkeypatch.setattr(threads, "allowed_cpus", lambda: [0, 1])
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus: None)
     monkeypatch.setattr(threads, "cpu_quota", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 1.0, 1.0))
     assert threads.choose_threads(0) == 1
@@ -158,6 +180,7 @@ def test_load_average_only_where_cpu_times_cannot_be_read(monkeypatch, tmp_path)
 def test_a_quota_is_taken_whole_without_measuring(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "allowed_cpus", lambda: list(range(64)))  # the host's CPUs
+    monkeypatch.setattr(threads, "physical_cores", lambda cpus: None)
     monkeypatch.setattr(threads, "cpu_quota", lambda: 4.0)  # docker --cpus=4
     monkeypatch.setattr(threads, "cpu_ticks", lambda cpus, path=None: pytest.fail("measured"))
     assert threads.choose_threads(0) == 4
