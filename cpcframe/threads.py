@@ -13,7 +13,7 @@ So ``train.threads = 0`` (the default) takes the cores that are free, and follow
   CPU affinity (what ``taskset``, a cpuset or a cluster scheduler such as SLURM gave it),
   capped by a cgroup CPU quota (``docker --cpus``, a Kubernetes CPU limit), whose cores
   are the process's share whatever the rest of the host does. Physical, as PyTorch's own
-  default counts them: the two hardware threads of a core share its vector units, and
+  default counts them (c10's ``TaskThreadPoolBase::defaultNumThreads``): the two hardware threads of a core share its vector units, and
   the step is GEMMs (measured only where there is no SMT: this 2-core Xeon and EPYC).
 * **Free** (:func:`free_cores`): of those CPUs, the time other processes kept busy,
   read from ``/proc/stat`` over a short sample (:data:`SAMPLE_SECONDS`), this process's
