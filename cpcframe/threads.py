@@ -12,9 +12,11 @@ So ``train.threads = 0`` (the default) takes the cores that are free, and follow
 * **The cores this process may use** (:func:`available_cores`): the physical cores of its
   CPU affinity (what ``taskset``, a cpuset or a cluster scheduler such as SLURM gave it),
   capped by a cgroup CPU quota (``docker --cpus``, a Kubernetes CPU limit), whose cores
-  are the process's share whatever the rest of the host does. Physical, as PyTorch's own
-  default counts them (c10's ``TaskThreadPoolBase::defaultNumThreads``): the two hardware threads of a core share its vector units, and
-  the step is GEMMs (measured only where there is no SMT: this 2-core Xeon and EPYC).
+  are the process's share whatever the rest of the host does. Physical cores, as
+  PyTorch's own default counts them (c10's ``TaskThreadPoolBase::defaultNumThreads``):
+  the hardware threads of a core share its vector units, and a step is mostly GEMMs
+  (not measured here: the 2-core hosts this was written on have no SMT). Busy CPUs
+  count against them one for one.
 * **Free** (:func:`free_cores`): of those CPUs, the time other processes kept busy,
   read from ``/proc/stat`` over a short sample (:data:`SAMPLE_SECONDS`), this process's
   own CPU time taken out. Only where that file is missing (not Linux) the 1-minute load
