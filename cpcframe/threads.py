@@ -122,25 +122,23 @@ def _folder_quota(folder: Path, *, v2: bool) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
-def _affinity_cores() -> int:
-    """Physical cores of the affinity's CPUs (all its CPUs where the topology is unknown)."""
+def _core_budget() -> tuple[int, bool]:
+    """``(cores, fixed)``: the cores this process may use (the physical cores of its
+    affinity's CPUs, all its CPUs where the topology is unknown; at most its cgroup
+    quota's whole cores; at least 1), and whether the quota sets them. A quota's share is
+    the process's whatever the host's other CPUs do, so then nothing is measured."""
     cpus = allowed_cpus()
-    return physical_cores(cpus) or len(cpus)
+    cores = physical_cores(cpus) or len(cpus)
+    quota = cpu_quota()
+    if quota is not None and int(quota) < cores:
+        return max(1, int(quota)), True
+    return max(1, cores), False
 
 
 def available_cores() -> int:
     """Cores this process may use: the physical cores of its affinity's CPUs, at most its
     cgroup quota's (whole cores, at least 1)."""
-    cores = _affinity_cores()
-    quota = cpu_quota()
-    return max(1, min(cores, int(quota))) if quota is not None else max(1, cores)
-
-
-def _quota_limited() -> bool:
-    """Whether a cgroup quota, not the affinity, sets :func:`available_cores`: that share
-    is this process's whatever the host's other CPUs do, so nothing is measured."""
-    quota = cpu_quota()
-    return quota is not None and int(quota) < _affinity_cores()
+    return _core_budget()[0]
 
 
 def cpu_ticks(cpus: Sequence[int], path: Path | None = None) -> tuple[int, int, int] | None:
@@ -207,8 +205,8 @@ def free_cores(sample_seconds: float = SAMPLE_SECONDS) -> int:
     """Cores not busy with other work (the module docstring): :func:`available_cores`
     minus what other processes used of them over ``sample_seconds``; where that cannot
     be read, minus the 1-minute load average. At least 1."""
-    cores = available_cores()
-    if _quota_limited():
+    cores, fixed = _core_budget()
+    if fixed:
         return cores
     sampler = CoreSampler()
     if sampler.works:
@@ -287,7 +285,10 @@ class FreeCoreFollower:
 def follower_for(setting: int) -> FreeCoreFollower | None:
     """A :class:`FreeCoreFollower` when ``setting`` follows the free cores and they can be
     measured here (Linux, no cgroup quota fixing them); else ``None``."""
-    if not follows_free_cores(setting) or _quota_limited():
+    if not follows_free_cores(setting):
         return None
-    follower = FreeCoreFollower()
+    cores, fixed = _core_budget()
+    if fixed:
+        return None
+    follower = FreeCoreFollower(cores=cores)
     return follower if follower.sampler.works else None

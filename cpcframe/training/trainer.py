@@ -379,9 +379,10 @@ class Trainer:
         watch = LearningWatch(r.train.plateau_steps, r.loss.num_negatives, start_step=self.step)
         follower = follower_for(r.train.threads)  # train.threads = 0: the free cores, followed
         if self.dist.is_main and self.device.type == "cpu":
+            cores = follower.cores if follower is not None else available_cores()
             following = ", following the free cores" if follower is not None else ""
             print(f"cpcframe: training with {torch.get_num_threads()} CPU thread(s) of "
-                  f"{available_cores()} core(s){following}", file=sys.stderr)
+                  f"{cores} core(s){following}", file=sys.stderr)
         started = self._loop_started = time.perf_counter()
         # Ctrl-C / SIGTERM: finish the step, checkpoint, stop (the final save included).
         with self.stop.deferred("training"):
